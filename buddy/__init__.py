@@ -1,0 +1,136 @@
+"""Buddy: peer buddying and ambassador matching for GP specialty training in England."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from buddy import db
+from buddy.extensions import csrf, login_manager
+from buddy.settings import ROOT, load_settings
+
+
+def create_app(config: Mapping[str, object] | None = None) -> Flask:
+    """Build the app from config/ defaults, the environment and `config` overrides.
+
+    No database, network or scheduler work happens here (STYLE.md pattern 1).
+    :raises ConfigError: for missing or unsafe settings.
+    """
+    settings = load_settings(overrides=config)
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder="static",
+        instance_path=str(ROOT / "instance"),
+    )
+    configure(app, settings)
+    register_extensions(app)
+    register_blueprints(app)
+    register_template_helpers(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    register_security_headers(app)
+    return app
+
+
+def configure(app: Flask, settings: dict) -> None:
+    app.config.update(settings)
+    production = settings["BUDDY_ENV"] == "production"
+    app.config.update(
+        SECRET_KEY=settings["BUDDY_SECRET_KEY"],
+        TESTING=settings["BUDDY_ENV"] == "test",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=production,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=production,
+        REMEMBER_COOKIE_DURATION=timedelta(days=min(settings["BUDDY_REMEMBER_DAYS"], 14)),
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        WTF_CSRF_TIME_LIMIT=3600 * 4,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+    )
+    if settings["BUDDY_PROXY_HOPS"]:
+        hops = settings["BUDDY_PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    if settings["BUDDY_ENV"] == "development":
+        # The outbox logs each queued message at debug level: readable here, not in production.
+        logging.getLogger("buddy.messaging.outbox").setLevel(logging.DEBUG)
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Sign in to see this page"
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+    from buddy import auth  # noqa: F401  (registers the user loader)
+
+
+def register_blueprints(app: Flask) -> None:
+    from buddy.views import account, admin, auth, lead, main, signup
+
+    app.register_blueprint(main.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(signup.bp, url_prefix="/join")
+    app.register_blueprint(account.bp, url_prefix="/account")
+    app.register_blueprint(lead.bp, url_prefix="/lead")
+    app.register_blueprint(admin.bp, url_prefix="/admin")
+
+
+def register_template_helpers(app: Flask) -> None:
+    from buddy import phones, reference
+
+    app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.filters["phone"] = phones.display
+    app.jinja_env.filters["longdate"] = lambda d: f"{d.day} {d:%B %Y}" if d else ""
+    app.jinja_env.filters["interest"] = lambda slug: reference.interests().get(slug, slug)
+    app.jinja_env.filters["language"] = lambda code: reference.languages().get(code, code)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    def page(template: str, status: int):
+        return render_template(template), status
+
+    app.register_error_handler(404, lambda e: page("errors/404.html", 404))
+    app.register_error_handler(413, lambda e: page("errors/413.html", 413))
+    app.register_error_handler(500, lambda e: page("errors/500.html", 500))
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(_e):
+        # A form left open too long: explain, and offer the way back, instead of a bare 400.
+        return render_template("errors/csrf.html", back=request.path), 400
+
+
+def register_commands(app: Flask) -> None:
+    from buddy.cli import register
+
+    register(app)
+
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; object-src 'none'"
+)
+
+
+def register_security_headers(app: Flask) -> None:
+    @app.after_request
+    def headers(response):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if request.is_secure:
+            response.headers.setdefault(
+                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+            )
+        return response

@@ -1,0 +1,261 @@
+"""Forms: CSRF, rendering and type coercion. Rules live in the services (one place)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    EmailField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from buddy import reference
+from buddy.services import ServiceError
+from buddy.services.profiles import (
+    CHANNELS,
+    GENDERS,
+    MAX_CAPACITY,
+    SETTINGS,
+    STAGES,
+    SUPPORT_NEEDS,
+    parse_language_names,
+)
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def _choices(mapping: dict[str, str] | list[tuple[str, str]]) -> list[SelectChoice]:
+    items = mapping.items() if isinstance(mapping, dict) else mapping
+    return [SelectChoice(value, label) for value, label in items]
+
+
+class ProfileForm(FlaskForm):
+    """The profile questions every member answers (sign-up and edit)."""
+
+    class Meta:
+        # Rules and messages come from the services; skip WTForms' own choice checks.
+        pass
+
+    full_name = StringField("Full name")
+    phone_country = SelectField("Country of your mobile number", validate_choice=False)
+    phone = StringField("Mobile number")
+    channel = RadioField("How should we contact you?", choices=_choices(CHANNELS),
+                         validate_choice=False)
+    timezone = SelectField("Your time zone now", validate_choice=False)
+    region = SelectField("Region", validate_choice=False)
+    scheme = SelectField("Training scheme", validate_choice=False)
+    stage = RadioField("Training stage", validate_choice=False)
+    arrival_day = StringField("Day")
+    arrival_month = StringField("Month")
+    arrival_year = StringField("Year")
+    wants_ambassador = BooleanField(
+        "Yes, I would like to talk to a doctor further along in training before I arrive"
+    )
+    interests = MultiCheckboxField("Interests", validate_choice=False)
+    sensitive_consent = BooleanField(
+        "I agree that Buddy may store the answers below and use them only to match me"
+    )
+    country = SelectField("Country where you got your primary medical qualification",
+                          validate_choice=False)
+    languages = MultiCheckboxField("Languages you speak besides English", validate_choice=False)
+    other_languages = StringField("Other languages")
+    gender = RadioField("Gender (optional)", choices=_choices(GENDERS), validate_choice=False)
+    same_gender_anchor = BooleanField("I would prefer a lead buddy of my gender")
+    support_needs = MultiCheckboxField("What would you like help with?", choices=_choices(
+        SUPPORT_NEEDS), validate_choice=False)
+
+    # Volunteers only.
+    setting = RadioField("Where do you work now?", choices=_choices(SETTINGS),
+                         validate_choice=False)
+    capacity = RadioField(
+        "How many newcomers could you support at once?",
+        choices=_choices([(str(n), str(n)) for n in range(1, MAX_CAPACITY + 1)]), validate_choice=False,
+    )
+    can_anchor = BooleanField("I would lead a family (be its anchor)")
+    gmc_number = StringField("GMC number")
+
+    def __init__(self, *args, role: str = "newcomer", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.role = role
+        countries = reference.countries()
+        self.phone_country.choices = _choices([("", "Choose a country"), *countries.items()])
+        self.country.choices = _choices([("", "Prefer not to say"), *countries.items()])
+        self.timezone.choices = _choices([(z, z.replace("_", " ")) for z in reference.timezones()])
+        self.region.choices = _choices(
+            [("", "Choose a region")] + [(slug, r.name) for slug, r in reference.regions().items()]
+        )
+        self.scheme.choices = _choices([("", "Not sure yet")] + [
+            (f"{slug}:{s}", name)
+            for slug, r in reference.regions().items()
+            for s, name in r.schemes.items()
+        ])
+        self.stage.choices = _choices(STAGES["newcomer" if role == "newcomer" else "buddy"])
+        self.interests.choices = _choices(reference.interests())
+        langs = reference.languages()
+        self.languages.choices = _choices([(c, langs[c]) for c in reference.common_languages()])
+
+    def scheme_groups(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        """Schemes grouped by region name, for an <optgroup> select."""
+        return [
+            (r.name, [(f"{slug}:{s}", name) for s, name in r.schemes.items()])
+            for slug, r in reference.regions().items()
+        ]
+
+    def load(self, person) -> None:
+        """Fill the fields from a saved Person (for editing)."""
+        for name in ("full_name", "phone_country", "channel", "timezone", "region", "stage",
+                     "wants_ambassador", "interests", "country", "gender",
+                     "same_gender_anchor", "support_needs", "setting", "can_anchor",
+                     "gmc_number"):
+            getattr(self, name).data = getattr(person, name)
+        self.phone.data = person.phone
+        self.scheme.data = f"{person.region}:{person.scheme}" if person.scheme else ""
+        self.capacity.data = str(person.capacity) if person.capacity is not None else None
+        if person.arrival_date:
+            d = person.arrival_date
+            self.arrival_day.data, self.arrival_month.data, self.arrival_year.data = (
+                str(d.day), str(d.month), str(d.year))
+        common = set(reference.common_languages())
+        self.languages.data = [c for c in person.languages if c in common]
+        self.other_languages.data = ", ".join(
+            reference.languages()[c] for c in person.languages if c not in common)
+        self.sensitive_consent.data = person.sensitive_consent_at is not None
+
+    def to_data(self) -> dict:
+        """The submitted values as the services expect them.
+
+        :raises ServiceError: for values that cannot even be read (a date like 31 2 2027).
+        """
+        errors: dict[str, str] = {}
+        data = {
+            "full_name": self.full_name.data,
+            "phone": self.phone.data,
+            "phone_country": self.phone_country.data,
+            "channel": self.channel.data,
+            "timezone": self.timezone.data,
+            "region": self.region.data,
+            "stage": self.stage.data,
+            "wants_ambassador": self.wants_ambassador.data,
+            "interests": self.interests.data or [],
+            "sensitive_consent": self.sensitive_consent.data,
+            "country": self.country.data,
+            "gender": self.gender.data,
+            "same_gender_anchor": self.same_gender_anchor.data,
+            "support_needs": self.support_needs.data or [],
+            "setting": self.setting.data,
+            "can_anchor": self.can_anchor.data,
+            "gmc_number": self.gmc_number.data,
+        }
+        region_and_scheme = (self.scheme.data or "").split(":", 1)
+        data["scheme"] = region_and_scheme[1] if len(region_and_scheme) == 2 else None
+        if data["scheme"] and region_and_scheme[0] != data["region"]:
+            errors["scheme"] = "That scheme is in another region: choose a scheme in your region"
+        data["capacity"] = int(self.capacity.data) if (self.capacity.data or "").isdigit() else None
+        codes, unknown = parse_language_names(self.other_languages.data or "")
+        data["languages"] = list(self.languages.data or []) + codes
+        if unknown:
+            errors["other_languages"] = (
+                f"We do not recognise {unknown[0]!r} as a language: check the spelling, and"
+                " separate languages with commas"
+            )
+        data["arrival_date"] = None
+        parts = (self.arrival_day.data, self.arrival_month.data, self.arrival_year.data)
+        if any((p or "").strip() for p in parts):
+            try:
+                day, month, year = (int((p or "").strip()) for p in parts)
+                data["arrival_date"] = date(year, month, day)
+            except ValueError:
+                errors["arrival_date"] = "Arrival date must be a real date, like 6 8 2027"
+        if errors:
+            raise ServiceError(errors)
+        return data
+
+
+class SignupForm(ProfileForm):
+    email = EmailField("Email address")
+    password = PasswordField("Create a password")
+    contact_consent = BooleanField(
+        "I agree that Buddy may contact me about buddying by the way I chose above"
+    )
+
+    def to_data(self) -> dict:
+        errors: dict[str, str] = {}
+        try:
+            data = super().to_data()
+        except ServiceError as exc:
+            errors, data = exc.errors, {}
+        data.update(email=self.email.data, password=self.password.data,
+                    contact_consent=self.contact_consent.data)
+        if errors:
+            raise ServiceError(errors)
+        return data
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email address")
+    password = PasswordField("Password")
+    remember = BooleanField("Keep me signed in on this device for 14 days")
+
+
+class EmailForm(FlaskForm):
+    email = EmailField("Email address")
+
+
+class NewPasswordForm(FlaskForm):
+    password = PasswordField("New password")
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField("Current password")
+    password = PasswordField("New password")
+
+
+class ConfirmPasswordForm(FlaskForm):
+    password = PasswordField("Your password")
+
+
+class ActionForm(FlaskForm):
+    """A button that posts (CSRF only)."""
+
+
+class StaffForm(FlaskForm):
+    full_name = StringField("Full name")
+    email = EmailField("Email address")
+    region = SelectField("Region", validate_choice=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.region.choices = _choices(
+            [("", "Choose a region")] + [(slug, r.name) for slug, r in reference.regions().items()]
+        )
+
+
+class RegionForm(FlaskForm):
+    region = SelectField("Region", validate_choice=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.region.choices = _choices([(slug, r.name) for slug, r in reference.regions().items()])
+
+
+def apply_errors(form: FlaskForm, errors: dict[str, str]) -> None:
+    """Attach service errors to the form's fields, or to the form itself."""
+    aliases = {"arrival_date": "arrival_day", "": None}
+    for field, message in errors.items():
+        name = aliases.get(field, field)
+        target = getattr(form, name, None) if name else None
+        if target is not None and hasattr(target, "errors"):
+            target.errors = list(target.errors or []) + [message]
+        else:
+            form.form_errors.append(message)

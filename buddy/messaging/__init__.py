@@ -1,0 +1,1 @@
+"""Messages to people: the outbox (and, with the messaging capability, channels and cadence)."""

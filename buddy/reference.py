@@ -1,0 +1,82 @@
+"""Reference data from config/: regions, schemes, languages, countries, interests."""
+
+from __future__ import annotations
+
+import tomllib
+import zoneinfo
+from dataclasses import dataclass
+from functools import cache
+
+from buddy.settings import CONFIG_DIR
+
+
+@dataclass(frozen=True)
+class Region:
+    slug: str
+    name: str
+    schemes: dict[str, str]
+
+
+def _load(name: str) -> dict:
+    with open(CONFIG_DIR / name, "rb") as fh:
+        return tomllib.load(fh)
+
+
+@cache
+def regions() -> dict[str, Region]:
+    """Regions by slug, in the order of config/regions.toml."""
+    data = _load("regions.toml")["regions"]
+    return {
+        slug: Region(slug=slug, name=r["name"], schemes=dict(r["schemes"]))
+        for slug, r in data.items()
+    }
+
+
+@cache
+def languages() -> dict[str, str]:
+    """ISO 639-1 code -> name, sorted by name."""
+    data = _load("languages.toml")["languages"]
+    return dict(sorted(data.items(), key=lambda kv: kv[1]))
+
+
+@cache
+def language_codes_by_name() -> dict[str, str]:
+    """Lower-cased language name -> ISO 639-1 code, for people who type a name."""
+    return {name.lower(): code for code, name in languages().items()}
+
+
+@cache
+def countries() -> dict[str, str]:
+    """ISO 3166-1 alpha-2 code -> name, sorted by name."""
+    data = _load("countries.toml")["countries"]
+    return dict(sorted(data.items(), key=lambda kv: kv[1]))
+
+
+@cache
+def interests() -> dict[str, str]:
+    """Interest slug -> name, in config order."""
+    return dict(_load("interests.toml")["interests"])
+
+
+@cache
+def common_languages() -> list[str]:
+    """Language codes most often spoken by newcomers (config/demo.toml), offered as boxes."""
+    demo = _load("demo.toml")
+    weights: dict[str, float] = {}
+    for by_code in demo["languages"].values():
+        for code, weight in by_code.items():
+            weights[code] = weights.get(code, 0) + weight
+    top = sorted(weights, key=lambda c: -weights[c])[:16]
+    return sorted(top, key=lambda c: languages()[c])
+
+
+@cache
+def timezones() -> list[str]:
+    """IANA time zone names people can choose from."""
+    return sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith("Etc"))
+
+
+def scheme_name(region: str, scheme: str | None) -> str:
+    if not scheme:
+        return "Not chosen yet"
+    return regions()[region].schemes.get(scheme, scheme)

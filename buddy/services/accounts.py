@@ -1,0 +1,411 @@
+"""Accounts: sign-up, login with a database lockout, password reset, export and deletion."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlmodel import Session, select
+
+from buddy import passwords
+from buddy.links import public_url
+from buddy.messaging import outbox
+from buddy.models import AuditEvent, LoginThrottle, Message, Person, User, utcnow
+from buddy.services import NotFound, ServiceError, audit
+from buddy.services.profiles import SENSITIVE_FIELDS, clean_name, clean_profile
+
+RESET_SALT = "buddy.password-reset"
+
+
+def normalise_email(raw: str | None) -> str:
+    """Trimmed, lower-cased, syntactically valid email address.
+
+    :raises ServiceError: on the "email" field.
+    """
+    value = (raw or "").strip().lower()
+    if not value:
+        raise ServiceError({"email": "Enter your email address"})
+    try:
+        # No DNS lookup: newcomers sign up from anywhere, and tests have no network.
+        return validate_email(value, check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        raise ServiceError(
+            {"email": "Enter an email address in the correct format, like name@example.com"}
+        ) from None
+
+
+def _email_taken(session: Session, email: str) -> bool:
+    return session.exec(select(User.id).where(User.email == email)).first() is not None
+
+
+def register_member(*, session: Session, data: dict, role: str, today: date | None = None) -> Person:
+    """Create a User and a Person for a newcomer or volunteer; volunteers start pending.
+
+    :raises ServiceError: for any bad field, collected together.
+    """
+    errors: dict[str, str] = {}
+    email = None
+    try:
+        email = normalise_email(data.get("email"))
+        if _email_taken(session, email):
+            errors["email"] = "An account with this email address already exists: sign in instead"
+    except ServiceError as exc:
+        errors.update(exc.errors)
+    problem = passwords.password_problem(data.get("password") or "")
+    if problem:
+        errors["password"] = problem
+    if not data.get("contact_consent"):
+        errors["contact_consent"] = "Tick the box to agree that we may contact you, or we cannot match you"
+    try:
+        profile = clean_profile(data, role=role, today=today)
+    except ServiceError as exc:
+        errors.update(exc.errors)
+        profile = {}
+    if errors:
+        raise ServiceError(errors)
+
+    now = utcnow()
+    sensitive = profile.pop("sensitive_consent")
+    user = User(
+        email=email,
+        password_hash=passwords.hash_password(data["password"]),
+        role="member",
+        full_name=profile["full_name"],
+    )
+    session.add(user)
+    try:
+        session.flush()
+    except sa.exc.IntegrityError:
+        # A double-clicked submit: the first request won the unique email.
+        session.rollback()
+        raise ServiceError(
+            {"email": "An account with this email address already exists: sign in instead"}
+        ) from None
+    person = Person(
+        **profile,
+        user_id=user.id,
+        status="active" if role == "newcomer" else "pending",
+        contact_consent_at=now,
+        sensitive_consent_at=now if sensitive else None,
+    )
+    session.add(person)
+    session.flush()
+    audit.record(
+        session, actor=user, action=f"signed_up_{role}", region=person.region, person_id=person.id
+    )
+    session.commit()
+    return person
+
+
+def create_staff(
+    *, session: Session, actor: User | None, email: str, full_name: str, role: str,
+    region: str | None, password: str | None = None,
+) -> User:
+    """Create a DA lead (with a region) or an admin. Without a password, a reset link is sent.
+
+    :raises ServiceError: for a bad or taken email, name or region.
+    """
+    from buddy import reference
+
+    errors: dict[str, str] = {}
+    try:
+        email = normalise_email(email)
+        if _email_taken(session, email):
+            errors["email"] = "An account with this email address already exists"
+    except ServiceError as exc:
+        errors.update(exc.errors)
+    try:
+        full_name = clean_name(full_name, label="their full name")
+    except ServiceError as exc:
+        errors.update(exc.errors)
+    if role == "lead" and region not in reference.regions():
+        errors["region"] = "Choose the lead's region"
+    if password is not None and (problem := passwords.password_problem(password)):
+        errors["password"] = problem
+    if errors:
+        raise ServiceError(errors)
+    user = User(
+        email=email,
+        full_name=full_name,
+        role=role,
+        region=region if role == "lead" else None,
+        # An unusable hash until the person sets a password through the emailed link.
+        password_hash=passwords.hash_password(password or secrets.token_urlsafe(32)),
+    )
+    session.add(user)
+    session.flush()
+    audit.record(session, actor=actor, action=f"created_{role}", region=user.region,
+                 detail={"user_id": user.id})
+    if password is None:
+        _queue_reset_email(session, user, kind="account_created")
+    session.commit()
+    return user
+
+
+def set_lead_region(*, session: Session, actor: User, lead_id: int, region: str) -> User:
+    """Move a DA lead to another region.
+
+    :raises NotFound: when no such lead exists; ServiceError for an unknown region.
+    """
+    from buddy import reference
+
+    lead = session.get(User, lead_id)
+    if lead is None or lead.role != "lead":
+        raise NotFound()
+    if region not in reference.regions():
+        raise ServiceError({"region": "Choose a region from the list"})
+    before = lead.region
+    lead.region = region
+    session.add(lead)
+    audit.record(session, actor=actor, action="lead_region_changed", region=region,
+                 detail={"user_id": lead.id, "from": before, "to": region})
+    session.commit()
+    return lead
+
+
+# --- Login and lockout -----------------------------------------------------------------
+
+def authenticate(*, session: Session, email: str, password: str) -> User:
+    """Return the user for a correct email and password.
+
+    The lockout lives in the database so that every worker counts the same failures.
+    :raises ServiceError: one message for a wrong email or password (no account probing),
+        another while the address is locked.
+    """
+    cfg = current_app.config
+    wrong = ServiceError("Enter a correct email address and password")
+    email = (email or "").strip().lower()
+    now = utcnow()
+    window = timedelta(minutes=cfg["BUDDY_LOGIN_WINDOW_MINUTES"])
+    throttle = session.get(LoginThrottle, email[:254]) if email else None
+    if throttle and throttle.locked_until and throttle.locked_until > now:
+        minutes = max(1, int((throttle.locked_until - now).total_seconds() // 60) + 1)
+        raise ServiceError(
+            f"Too many attempts to sign in. Try again in {minutes} minutes, or reset your password"
+        )
+    user = session.exec(select(User).where(User.email == email)).first() if email else None
+    ok, new_hash = passwords.verify_password(user.password_hash, password or "") if user else (
+        False, None)
+    if not ok:
+        if email:
+            _count_failure(session, email[:254], now=now, window=window)
+        raise wrong
+    if throttle is not None:
+        session.delete(throttle)
+    if new_hash:
+        user.password_hash = new_hash
+    user.last_login_at = now
+    session.add(user)
+    session.commit()
+    return user
+
+
+def _count_failure(session: Session, email: str, *, now: datetime, window: timedelta) -> None:
+    max_failures = current_app.config["BUDDY_LOGIN_MAX_FAILURES"]
+    # An atomic UPDATE so that workers racing on the same address never lose a count.
+    result = session.execute(
+        sa.update(LoginThrottle)
+        .where(LoginThrottle.email == email, LoginThrottle.window_start > now - window)
+        .values(failures=LoginThrottle.failures + 1)
+    )
+    if result.rowcount == 0:
+        throttle = session.get(LoginThrottle, email)
+        if throttle is None:
+            session.add(LoginThrottle(email=email, failures=1, window_start=now))
+        else:
+            throttle.failures, throttle.window_start, throttle.locked_until = 1, now, None
+            session.add(throttle)
+    try:
+        session.flush()
+    except sa.exc.IntegrityError:
+        # Another worker inserted the first failure at the same moment: count on theirs.
+        session.rollback()
+        session.execute(
+            sa.update(LoginThrottle).where(LoginThrottle.email == email)
+            .values(failures=LoginThrottle.failures + 1)
+        )
+    session.execute(
+        sa.update(LoginThrottle)
+        .where(LoginThrottle.email == email, LoginThrottle.failures >= max_failures)
+        .values(locked_until=now + window)
+    )
+    session.commit()
+
+
+# --- Password reset ----------------------------------------------------------------------
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=RESET_SALT)
+
+
+def reset_token(user: User) -> str:
+    # The hash's tail makes the token single-use: a new password invalidates it.
+    return _serializer().dumps({"uid": user.id, "h": user.password_hash[-16:]})
+
+
+def _queue_reset_email(session: Session, user: User, *, kind: str) -> None:
+    minutes = current_app.config["BUDDY_RESET_MINUTES"]
+    link = public_url("auth.reset_password", token=reset_token(user))
+    intro = (
+        "An account has been created for you on Buddy." if kind == "account_created"
+        else "Someone asked to reset the password for your Buddy account."
+    )
+    outbox.enqueue(
+        session,
+        user=user,
+        channel="email",
+        kind=kind,
+        subject=f"{kind}:{secrets.token_hex(8)}",
+        to_address=user.email,
+        title="Set your Buddy password" if kind == "account_created" else "Reset your Buddy password",
+        body=(
+            f"Hello {user.full_name},\n\n{intro}\nSet a password here within {minutes} minutes:\n"
+            f"{link}\n\nIf you did not ask for this, you can ignore this email."
+        ),
+    )
+
+
+def request_password_reset(*, session: Session, email: str) -> None:
+    """Queue a reset email if the address has an account; say nothing either way."""
+    try:
+        email = normalise_email(email)
+    except ServiceError:
+        return
+    user = session.exec(select(User).where(User.email == email)).first()
+    if user is not None:
+        _queue_reset_email(session, user, kind="password_reset")
+        session.commit()
+
+
+def user_for_reset_token(*, session: Session, token: str) -> User:
+    """The user a valid, unexpired, unused reset token belongs to.
+
+    :raises ServiceError: when the link is expired, used or tampered with.
+    """
+    max_age = current_app.config["BUDDY_RESET_MINUTES"] * 60
+    try:
+        payload = _serializer().loads(token, max_age=max_age)
+    except SignatureExpired:
+        raise ServiceError("This link has expired. Ask for a new one") from None
+    except BadSignature:
+        raise ServiceError("This link is not valid. Ask for a new one") from None
+    user = session.get(User, payload.get("uid"))
+    if user is None or user.password_hash[-16:] != payload.get("h"):
+        raise ServiceError("This link has already been used. Ask for a new one")
+    return user
+
+
+def set_password(*, session: Session, user: User, password: str, actor: User | None) -> None:
+    """Set a new password and end every other session of this user.
+
+    :raises ServiceError: on the "password" field.
+    """
+    problem = passwords.password_problem(password or "")
+    if problem:
+        raise ServiceError({"password": problem})
+    user.password_hash = passwords.hash_password(password)
+    user.session_version += 1
+    session.add(user)
+    throttle = session.get(LoginThrottle, user.email)
+    if throttle is not None:
+        session.delete(throttle)
+    audit.record(session, actor=actor or user, action="password_changed", region=user.region)
+    session.commit()
+
+
+def change_password(*, session: Session, user: User, current: str, new: str) -> None:
+    """Change a password after checking the current one.
+
+    :raises ServiceError: on "current_password" or "password".
+    """
+    ok, _ = passwords.verify_password(user.password_hash, current or "")
+    if not ok:
+        raise ServiceError({"current_password": "Your current password is not right"})
+    set_password(session=session, user=user, password=new, actor=user)
+
+
+# --- Data export and deletion -------------------------------------------------------------
+
+def _jsonable(value):
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def export_data(*, session: Session, user: User) -> str:
+    """Everything we hold about `user`, as a JSON document."""
+    person = session.exec(select(Person).where(Person.user_id == user.id)).first()
+    messages = session.exec(
+        select(Message).where(Message.user_id == user.id).order_by(Message.id)
+    ).all()
+    events = session.exec(
+        select(AuditEvent)
+        .where(sa.or_(AuditEvent.actor_id == user.id,
+                      AuditEvent.person_id == (person.id if person else -1)))
+        .order_by(AuditEvent.id)
+    ).all()
+    doc = {
+        "exported_at": utcnow().isoformat(),
+        "account": {k: _jsonable(v) for k, v in user.model_dump(
+            exclude={"password_hash", "session_version"}).items()},
+        "profile": {k: _jsonable(v) for k, v in person.model_dump().items()} if person else None,
+        "messages": [
+            {k: _jsonable(v) for k, v in m.model_dump(
+                include={"channel", "kind", "title", "body", "due_at", "status", "created_at"}
+            ).items()}
+            for m in messages
+        ],
+        "activity": [
+            {"at": e.at.isoformat(), "action": e.action, "detail": e.detail} for e in events
+        ],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False)
+
+
+def delete_account(*, session: Session, user: User, password: str) -> None:
+    """Delete the user, their profile and messages; keep an anonymous audit entry.
+
+    :raises ServiceError: on "password" when it is wrong.
+    """
+    ok, _ = passwords.verify_password(user.password_hash, password or "")
+    if not ok:
+        raise ServiceError({"password": "Your password is not right"})
+    person = session.exec(select(Person).where(Person.user_id == user.id)).first()
+    detail = {"role": person.role if person else user.role}
+    region = person.region if person else user.region
+    # Audit entries about this person stay (they record what leads did) but lose the link.
+    if person is not None:
+        session.execute(
+            sa.update(AuditEvent).where(AuditEvent.person_id == person.id).values(person_id=None)
+        )
+        session.delete(person)
+    session.execute(sa.update(AuditEvent).where(AuditEvent.actor_id == user.id)
+                    .values(actor_id=None))
+    session.delete(user)
+    audit.record(session, actor=None, action="account_deleted", region=region, detail=detail)
+    session.commit()
+
+
+def withdraw_sensitive_consent(*, session: Session, person: Person) -> None:
+    """Forget the sensitive fields and the consent to hold them."""
+    for field in SENSITIVE_FIELDS:
+        setattr(person, field, [] if field in ("languages", "support_needs") else
+                (False if field == "same_gender_anchor" else None))
+    person.sensitive_consent_at = None
+    person.updated_at = utcnow()
+    session.add(person)
+    audit.record(session, actor=None, action="sensitive_consent_withdrawn",
+                 region=person.region, person_id=person.id)
+    session.commit()
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound()
+    return user

@@ -1,0 +1,39 @@
+"""DA leads approving or declining volunteers of their region."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from buddy import scoping
+from buddy.models import Person, User, utcnow
+from buddy.services import ServiceError, audit
+
+
+def volunteers(session: Session, *, lead: User, status: str = "pending") -> list[Person]:
+    """Volunteers the lead may see with this status, oldest first."""
+    query = (
+        scoping.people_query(lead)
+        .where(Person.role.in_(["buddy", "ambassador"]), Person.status == status)
+        .order_by(Person.created_at, Person.id)
+    )
+    return list(session.exec(query).all())
+
+
+def decide(*, session: Session, lead: User, person_id: int, approve: bool) -> Person:
+    """Approve or decline a pending volunteer of the lead's region.
+
+    :raises NotFound: outside the lead's region; ServiceError when not pending.
+    """
+    person = scoping.person_for(session, lead, person_id)
+    if person.role not in ("buddy", "ambassador"):
+        raise ServiceError("Only volunteers need approval")
+    if person.status != "pending":
+        raise ServiceError(f"{person.full_name} has already been {person.status}")
+    person.status = "active" if approve else "declined"
+    person.decided_by = lead.id
+    person.updated_at = utcnow()
+    session.add(person)
+    audit.record(session, actor=lead, action="volunteer_approved" if approve else
+                 "volunteer_declined", region=person.region, person_id=person.id)
+    session.commit()
+    return person

@@ -1,0 +1,69 @@
+"""Settings: defaults in config/settings.toml, overridden by environment variables."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = Path(os.environ.get("BUDDY_CONFIG_DIR", ROOT / "config"))
+
+ENVIRONMENTS = ("development", "test", "production")
+# Values that look like secrets but are not: refusing them outside development stops a
+# copied example file from reaching production.
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development"}
+INT_KEYS = {
+    "BUDDY_LOGIN_MAX_FAILURES",
+    "BUDDY_LOGIN_WINDOW_MINUTES",
+    "BUDDY_REMEMBER_DAYS",
+    "BUDDY_RESET_MINUTES",
+    "BUDDY_ARGON2_TIME_COST",
+    "BUDDY_ARGON2_MEMORY_KIB",
+    "BUDDY_ARGON2_PARALLELISM",
+    "BUDDY_PROXY_HOPS",
+}
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or unsafe; the message says which and how to fix it."""
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, object] | None = None
+) -> dict[str, object]:
+    """Return the settings dict: file defaults < environment < explicit overrides.
+
+    :raises ConfigError: when a value is malformed or a secret is missing outside development.
+    """
+    environ = os.environ if environ is None else environ
+    with open(CONFIG_DIR / "settings.toml", "rb") as fh:
+        settings: dict[str, object] = dict(tomllib.load(fh))
+    for key, value in environ.items():
+        if key.startswith(("BUDDY_", "TWILIO_")):
+            settings[key] = value
+    settings.update(overrides or {})
+
+    for key in INT_KEYS:
+        try:
+            settings[key] = int(settings[key])  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key} must be a whole number, not {settings[key]!r}") from None
+
+    env = settings["BUDDY_ENV"]
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"BUDDY_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
+    secret = str(settings.get("BUDDY_SECRET_KEY", "")).strip()
+    if env == "production" and (secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 32):
+        raise ConfigError(
+            "BUDDY_SECRET_KEY is missing or too weak. Set it in the environment to a random "
+            'value of at least 32 characters, e.g. python -c "import secrets; '
+            'print(secrets.token_urlsafe(48))"'
+        )
+    if not secret:
+        # Development and tests only: a per-process key means sessions end on restart.
+        settings["BUDDY_SECRET_KEY"] = os.urandom(32).hex()
+    if not settings["BUDDY_DATABASE_URL"]:
+        settings["BUDDY_DATABASE_URL"] = f"sqlite:///{ROOT / 'instance' / 'buddy.sqlite3'}"
+    return settings

@@ -1,0 +1,26 @@
+"""Blueprints: form -> service -> flash/redirect, and nothing else."""
+
+from __future__ import annotations
+
+from flask import url_for
+
+
+def home_for(user) -> str:
+    """Where a signed-in user lands."""
+    return {
+        "admin": url_for("admin.index"),
+        "lead": url_for("lead.index"),
+    }.get(user.role, url_for("account.index"))
+
+
+def safe_next(target: str | None) -> str | None:
+    """`target` when it is a plain local path; None for anything that could leave the site.
+
+    `https:evil.example`, `//evil`, `/\\evil` and `javascript:` all pass the usual netloc
+    check, so accept only a path that starts with exactly one slash (RELIABILITY.md).
+    """
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target or any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return None
+    return target

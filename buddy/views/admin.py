@@ -1,0 +1,58 @@
+"""Admin pages: DA leads and their regions."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlmodel import select
+
+from buddy import reference
+from buddy.auth import role_required
+from buddy.db import get_session
+from buddy.forms import RegionForm, StaffForm, apply_errors
+from buddy.models import User
+from buddy.services import NotFound, ServiceError, accounts
+
+bp = Blueprint("admin", __name__)
+
+
+@bp.route("/", methods=["GET", "POST"])
+@role_required("admin")
+def index():
+    session = get_session()
+    form = StaffForm()
+    if form.validate_on_submit():
+        try:
+            lead = accounts.create_staff(
+                session=session, actor=current_user.row, email=form.email.data,
+                full_name=form.full_name.data, role="lead", region=form.region.data,
+            )
+        except ServiceError as exc:
+            session.rollback()
+            apply_errors(form, exc.errors)
+        else:
+            flash(f"{lead.full_name} is now a DA lead for "
+                  f"{reference.regions()[lead.region].name}. We have emailed them a link to "
+                  "set their password", "success")
+            return redirect(url_for("admin.index"))
+    leads = session.exec(select(User).where(User.role == "lead")
+                         .order_by(User.region, User.full_name)).all()
+    return render_template("admin/index.html", form=form, leads=leads,
+                           region_form=RegionForm(), reference=reference)
+
+
+@bp.post("/leads/<int:lead_id>/region")
+@role_required("admin")
+def lead_region(lead_id: int):
+    form = RegionForm()
+    form.validate_on_submit()
+    try:
+        lead = accounts.set_lead_region(session=get_session(), actor=current_user.row,
+                                        lead_id=lead_id, region=form.region.data)
+    except NotFound:
+        abort(404)
+    except ServiceError as exc:
+        flash(exc.errors["region"], "error")
+    else:
+        flash(f"{lead.full_name} now leads {reference.regions()[lead.region].name}", "success")
+    return redirect(url_for("admin.index"))

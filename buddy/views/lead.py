@@ -1,0 +1,62 @@
+"""DA lead pages: volunteers of the lead's own region."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from buddy import reference, scoping
+from buddy.auth import role_required
+from buddy.db import get_session
+from buddy.forms import ActionForm
+from buddy.services import NotFound, ServiceError, volunteers
+
+bp = Blueprint("lead", __name__)
+STATUSES = {"pending": "Waiting for approval", "active": "Approved", "declined": "Declined"}
+
+
+@bp.get("/")
+@role_required("lead", "admin")
+def index():
+    pending = volunteers.volunteers(get_session(), lead=current_user.row)
+    return render_template("lead/index.html", pending=pending, reference=reference)
+
+
+@bp.get("/volunteers")
+@role_required("lead", "admin")
+def volunteer_list():
+    status = request.args.get("status", "pending")
+    if status not in STATUSES:
+        status = "pending"
+    people = volunteers.volunteers(get_session(), lead=current_user.row, status=status)
+    return render_template("lead/volunteers.html", people=people, status=status,
+                           statuses=STATUSES, reference=reference)
+
+
+@bp.get("/volunteers/<int:person_id>")
+@role_required("lead", "admin")
+def volunteer(person_id: int):
+    try:
+        person = scoping.person_for(get_session(), current_user.row, person_id)
+    except NotFound:
+        abort(404)
+    if person.role not in ("buddy", "ambassador"):
+        abort(404)
+    return render_template("lead/volunteer.html", person=person, form=ActionForm(),
+                           reference=reference)
+
+
+@bp.post("/volunteers/<int:person_id>/decision")
+@role_required("lead", "admin")
+def decide(person_id: int):
+    approve = request.form.get("decision") == "approve"
+    try:
+        person = volunteers.decide(session=get_session(), lead=current_user.row,
+                                   person_id=person_id, approve=approve)
+    except NotFound:
+        abort(404)
+    except ServiceError as exc:
+        flash(exc.errors[""], "error")
+        return redirect(url_for("lead.volunteer", person_id=person_id))
+    flash(f"{person.full_name} has been {'approved' if approve else 'declined'}", "success")
+    return redirect(url_for("lead.volunteer_list"))

@@ -1,0 +1,37 @@
+"""Start page, health check, static information pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, redirect, render_template, send_from_directory
+from flask_login import current_user
+
+from buddy.db import database_answers
+from buddy.settings import ROOT
+from buddy.views import home_for
+
+bp = Blueprint("main", __name__)
+ASSETS = ROOT / "node_modules" / "nhsuk-frontend" / "dist" / "nhsuk"
+
+
+@bp.get("/")
+def index():
+    if current_user.is_authenticated:
+        return redirect(home_for(current_user))
+    return render_template("main/index.html")
+
+
+@bp.get("/privacy")
+def privacy():
+    return render_template("main/privacy.html")
+
+
+@bp.get("/healthz")
+def healthz():
+    ok = database_answers()
+    return jsonify(status="ok" if ok else "degraded", database=ok), 200
+
+
+@bp.get("/assets/<path:filename>")
+def assets(filename: str):
+    """NHS.UK frontend files, installed by npm into node_modules (never committed)."""
+    return send_from_directory(ASSETS, filename, max_age=3600)

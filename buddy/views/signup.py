@@ -1,0 +1,51 @@
+"""Sign-up for newcomers and volunteers."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, render_template, url_for
+from flask_login import current_user, login_user
+
+from buddy.auth import LoginUser
+from buddy.db import get_session
+from buddy.forms import SignupForm, apply_errors
+from buddy.models import User
+from buddy.services import ServiceError, accounts
+from buddy.views import home_for
+
+bp = Blueprint("signup", __name__)
+VOLUNTEER_ROLES = ("buddy", "ambassador")
+
+
+@bp.get("/")
+def choose():
+    return render_template("signup/choose.html")
+
+
+@bp.route("/newcomer", methods=["GET", "POST"], defaults={"role": "newcomer"})
+@bp.route("/volunteer/<role>", methods=["GET", "POST"])
+def form(role: str):
+    if role not in ("newcomer", *VOLUNTEER_ROLES):
+        abort(404)
+    if current_user.is_authenticated:
+        return redirect(home_for(current_user))
+    form = SignupForm(role=role)
+    if form.validate_on_submit():
+        session = get_session()
+        try:
+            person = accounts.register_member(session=session, data=form.to_data(), role=role)
+        except ServiceError as exc:
+            apply_errors(form, exc.errors)
+        else:
+            login_user(LoginUser(session.get(User, person.user_id)))
+            return redirect(url_for("signup.done"))
+    return render_template("signup/form.html", form=form, role=role)
+
+
+@bp.get("/done")
+def done():
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"))
+    from buddy.services.people import person_of
+
+    person = person_of(get_session(), current_user.row)
+    return render_template("signup/done.html", person=person)

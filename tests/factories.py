@@ -1,0 +1,117 @@
+"""Test data made through the same services the pages use."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+
+import phonenumbers
+from phonenumbers import PhoneNumberType
+
+from buddy.models import Person, User
+from buddy.services import accounts
+
+PASSWORD = "a long test password"
+_n = itertools.count(1)
+
+
+def mobile(country: str = "GB") -> str:
+    """A valid mobile number for `country` in national format (the drama range is invalid)."""
+    number = phonenumbers.example_number_for_type(country, PhoneNumberType.MOBILE)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+def newcomer_form(**overrides) -> dict:
+    """Form fields of a complete, valid newcomer sign-up."""
+    n = next(_n)
+    data = {
+        "full_name": f"Newcomer {n}",
+        "email": f"newcomer{n}@example.org",
+        "password": PASSWORD,
+        "channel": "sms",
+        "phone_country": "IN",
+        "phone": mobile("IN"),
+        "timezone": "Asia/Kolkata",
+        "region": "london",
+        "scheme": "london:barnet",
+        "stage": "ST1",
+        "arrival_day": "4",
+        "arrival_month": "8",
+        "arrival_year": "2027",
+        "interests": ["paediatrics", "education"],
+        "contact_consent": "y",
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def volunteer_form(**overrides) -> dict:
+    n = next(_n)
+    data = {
+        "full_name": f"Volunteer {n}",
+        "email": f"volunteer{n}@example.org",
+        "password": PASSWORD,
+        "channel": "email",
+        "timezone": "Europe/London",
+        "region": "london",
+        "scheme": "london:barnet",
+        "stage": "ST3",
+        "setting": "primary",
+        "capacity": "3",
+        "can_anchor": "y",
+        "gmc_number": "7123456",
+        "interests": ["paediatrics"],
+        "contact_consent": "y",
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+class Factory:
+    def __init__(self, app, session):
+        self.app, self.session = app, session
+
+    def _service_data(self, form: dict) -> dict:
+        data = dict(form)
+        scheme = data.pop("scheme", "")
+        data["scheme"] = scheme.split(":", 1)[1] if scheme else None
+        if "arrival_year" in data:
+            data["arrival_date"] = date(int(data.pop("arrival_year")),
+                                        int(data.pop("arrival_month")),
+                                        int(data.pop("arrival_day")))
+        if "capacity" in data:
+            data["capacity"] = int(data["capacity"])
+        return data
+
+    def newcomer(self, **overrides) -> Person:
+        data = self._service_data(newcomer_form(**overrides))
+        with self.app.app_context():
+            return accounts.register_member(session=self.session, data=data, role="newcomer")
+
+    def volunteer(self, role: str = "buddy", status: str = "active", **overrides) -> Person:
+        """A volunteer, approved (active) unless `status` says otherwise."""
+        data = self._service_data(volunteer_form(**overrides))
+        with self.app.app_context():
+            person = accounts.register_member(session=self.session, data=data, role=role)
+        person.status = status
+        self.session.add(person)
+        self.session.commit()
+        return person
+
+    def staff(self, role: str = "lead", region: str | None = "london", **kw) -> User:
+        n = next(_n)
+        with self.app.app_context():
+            return accounts.create_staff(
+                session=self.session, actor=None,
+                email=kw.get("email", f"{role}{n}@example.org"),
+                full_name=kw.get("full_name", f"{role.title()} {n}"), role=role,
+                region=region if role == "lead" else None, password=PASSWORD,
+            )
+
+    def user_of(self, person: Person) -> User:
+        return self.session.get(User, person.user_id)
+
+
+def login(client, email: str, password: str = PASSWORD, next_url: str | None = None):
+    url = "/login" + (f"?next={next_url}" if next_url else "")
+    return client.post(url, data={"email": email, "password": password})
