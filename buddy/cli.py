@@ -46,11 +46,15 @@ def init_db() -> None:
 
 @click.command("demo")
 @click.option("--seed", default=2027, show_default=True, help="Random seed for the demo data.")
-def demo(seed: int) -> None:
+@click.option("--if-empty", is_flag=True, help="Do nothing if demo data is already loaded.")
+def demo(seed: int, if_empty: bool) -> None:
     """Load realistic demo data for all 11 regions (replaces earlier demo data)."""
     from buddy import demo as demo_data
     from buddy.db import get_session
 
+    if if_empty and demo_data.loaded(get_session()):
+        click.echo("Demo data is already loaded (run `buddy demo` to load it afresh).")
+        return
     counts = demo_data.load(session=get_session(), seed=seed,
                             password=current_app.config["BUDDY_DEMO_PASSWORD"])
     click.echo(", ".join(f"{n} {what}" for what, n in counts.items()))

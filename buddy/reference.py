@@ -60,14 +60,8 @@ def interests() -> dict[str, str]:
 
 @cache
 def common_languages() -> list[str]:
-    """Language codes most often spoken by newcomers (config/demo.toml), offered as boxes."""
-    demo = _load("demo.toml")
-    weights: dict[str, float] = {}
-    for by_code in demo["languages"].values():
-        for code, weight in by_code.items():
-            weights[code] = weights.get(code, 0) + weight
-    top = sorted(weights, key=lambda c: -weights[c])[:16]
-    return sorted(top, key=lambda c: languages()[c])
+    """Language codes offered as tick boxes, sorted by name."""
+    return sorted(_load("languages.toml")["common"], key=lambda c: languages()[c])
 
 
 @cache

@@ -88,10 +88,23 @@ def settings(database_url) -> dict:
 
 
 @pytest.fixture
-def app(settings):
-    app = create_app(settings)
-    yield app
-    app.extensions["buddy.engine"].dispose()
+def make_app(settings):
+    """Build extra apps (say, a second worker) on the test's database; disposed after."""
+    apps = []
+
+    def make(**overrides):
+        app = create_app({**settings, **overrides})
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["buddy.engine"].dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from email.utils import parsedate_to_datetime
 import pytest
 from sqlmodel import select
 
-from buddy import create_app
 from buddy.models import LoginThrottle, Message, User
 from tests.factories import PASSWORD, login
 
@@ -39,10 +38,10 @@ def test_wrong_email_and_wrong_password_get_the_same_message(client, factory):
     assert message in wrong_password and message in wrong_email
 
 
-def test_lockout_is_shared_by_every_worker(settings, factory, session):
+def test_lockout_is_shared_by_every_worker(make_app, factory, session):
     """Five failures spread over two app instances (two workers) lock the address."""
     factory.newcomer(email="target@example.org")
-    workers = [create_app(settings).test_client() for _ in range(2)]
+    workers = [make_app().test_client() for _ in range(2)]
     for attempt in range(5):
         login(workers[attempt % 2], "target@example.org", "wrong password")
     response = login(workers[0], "target@example.org", PASSWORD)
@@ -167,8 +166,8 @@ def test_remember_me_cookie_lasts_at_most_14_days(client, factory):
     assert timedelta(days=13) < lifetime <= timedelta(days=14)
 
 
-def test_expired_csrf_token_gets_a_friendly_page(settings):
-    app = create_app({**settings, "WTF_CSRF_ENABLED": True})
+def test_expired_csrf_token_gets_a_friendly_page(make_app):
+    app = make_app(WTF_CSRF_ENABLED=True)
     client = app.test_client()
     response = client.post("/login", data={"email": "a@example.org", "password": "x",
                                            "csrf_token": "stale"})
@@ -177,7 +176,7 @@ def test_expired_csrf_token_gets_a_friendly_page(settings):
     assert "Your page timed out" in page and "Nothing was saved" in page
 
 
-def test_forms_carry_a_csrf_token(settings):
-    app = create_app({**settings, "WTF_CSRF_ENABLED": True})
+def test_forms_carry_a_csrf_token(make_app):
+    app = make_app(WTF_CSRF_ENABLED=True)
     page = app.test_client().get("/join/newcomer").get_data(as_text=True)
     assert re.search(r'name="csrf_token" value="[^"]{20,}"', page)

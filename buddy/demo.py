@@ -1,0 +1,157 @@
+"""Demo data: the national synthetic cohort from matching.synthetic, as Buddy accounts.
+
+Everyone gets an @example.org address, so loading again replaces earlier demo data and
+never touches real accounts.
+"""
+
+from __future__ import annotations
+
+import random
+import tomllib
+from datetime import date
+
+import phonenumbers
+import sqlalchemy as sa
+from phonenumbers import PhoneNumberType
+from phonenumbers import timezone as phone_timezones
+from sqlmodel import Session
+
+from buddy import passwords, reference
+from buddy.models import AuditEvent, Person, User, utcnow
+from buddy.settings import CONFIG_DIR
+from matching import synthetic
+
+DEMO_DOMAIN = "example.org"
+# Statuses besides active, in percent of volunteers: leads have some decisions to make.
+PENDING_VOLUNTEER_PERCENT = 8
+
+
+def _names() -> dict:
+    with open(CONFIG_DIR / "demo_names.toml", "rb") as fh:
+        return tomllib.load(fh)
+
+
+def _mobile(rng: random.Random, country: str) -> str:
+    """A valid mobile number for `country` (the example number with random last digits)."""
+    example = phonenumbers.example_number_for_type(country, PhoneNumberType.MOBILE)
+    if example is None:
+        country, example = "GB", phonenumbers.example_number_for_type("GB", PhoneNumberType.MOBILE)
+    digits = str(example.national_number)
+    for _ in range(20):
+        candidate = digits[:-4] + f"{rng.randrange(10_000):04d}"
+        number = phonenumbers.parse("+" + str(example.country_code) + candidate)
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _timezone(e164: str) -> str:
+    zones = [z for z in phone_timezones.time_zones_for_number(phonenumbers.parse(e164))
+             if z in reference.timezones()]
+    return zones[0] if zones else "Europe/London"
+
+
+def _channel(rng: random.Random, weights: dict[str, float]) -> str:
+    keys = sorted(weights)
+    return rng.choices(keys, weights=[weights[k] for k in keys])[0]
+
+
+def loaded(session: Session) -> bool:
+    """True when the demo admin account exists."""
+    return session.scalar(sa.select(User.id).where(User.email == f"admin@{DEMO_DOMAIN}")) is not None
+
+
+def clear(session: Session) -> None:
+    """Delete every demo account (and, by cascade, their profiles and messages)."""
+    demo_users = sa.select(User.id).where(User.email.like(f"%@{DEMO_DOMAIN}"))
+    session.execute(sa.update(AuditEvent).where(AuditEvent.actor_id.in_(demo_users))
+                    .values(actor_id=None))
+    session.execute(sa.delete(Person).where(Person.user_id.in_(demo_users)))
+    session.execute(sa.delete(User).where(User.email.like(f"%@{DEMO_DOMAIN}")))
+
+
+def load(*, session: Session, seed: int, password: str) -> dict[str, int]:
+    """Replace the demo data with the seeded national cohort and staff accounts."""
+    with open(CONFIG_DIR / "demo.toml", "rb") as fh:
+        demo_cfg = tomllib.load(fh)
+    names = _names()
+    rng = random.Random(seed)
+    # One hash for every demo account: argon2 per person would take minutes.
+    password_hash = passwords.hash_password(password)
+    now = utcnow()
+    clear(session)
+
+    counts = {"admins": 1, "DA leads": 0, "newcomers": 0, "buddies": 0, "ambassadors": 0}
+    session.add(User(email=f"admin@{DEMO_DOMAIN}", full_name="Demo Admin", role="admin",
+                     password_hash=password_hash))
+    for slug, region in reference.regions().items():
+        session.add(User(email=f"lead.{slug}@{DEMO_DOMAIN}", role="lead", region=slug,
+                         full_name=f"{region.name} DA Lead", password_hash=password_hash))
+        counts["DA leads"] += 1
+
+    cohort = synthetic.national_cohort(seed)
+    consent_percent = demo_cfg["newcomers"]["consent_sensitive_percent"]
+    withdrawn_percent = demo_cfg["newcomers"]["withdrawn_percent"]
+    used_emails: set[str] = set()
+    rows: list[tuple[User, dict]] = []
+    for p in cohort["people"]:
+        country = p.get("country") or "GB"
+        pool = names.get(country, names["other"])
+        female = p.get("gender") == "F" or (p.get("gender") is None and rng.random() < 0.5)
+        first = rng.choice(pool["female" if female else "male"])
+        last = rng.choice(pool["family"])
+        base = f"{first}.{last}".lower().replace(" ", "").replace("'", "")
+        email, n = f"{base}@{DEMO_DOMAIN}", 1
+        while email in used_emails:
+            n += 1
+            email = f"{base}{n}@{DEMO_DOMAIN}"
+        used_emails.add(email)
+
+        # Newcomers are mostly still abroad: their number and time zone are from home.
+        abroad = p["role"] == "newcomer" and country != "GB"
+        phone = _mobile(rng, country if abroad else "GB")
+        consent = rng.random() * 100 < consent_percent
+        status = "active"
+        if p["role"] == "newcomer" and rng.random() * 100 < withdrawn_percent:
+            status = "withdrawn"
+        elif p["role"] != "newcomer" and rng.random() * 100 < PENDING_VOLUNTEER_PERCENT:
+            status = "pending"
+        gender = {"F": "female", "M": "male"}.get(p.get("gender") or "")
+        profile = dict(
+            full_name=f"{first} {last}",
+            role=p["role"],
+            phone=phone,
+            phone_country=phonenumbers.region_code_for_number(phonenumbers.parse(phone)),
+            channel=_channel(rng, demo_cfg["channels"]),
+            timezone=_timezone(phone) if abroad else "Europe/London",
+            region=p["region"],
+            scheme=p.get("scheme"),
+            stage=p["stage"],
+            arrival_date=date.fromisoformat(p["arrival"]) if p.get("arrival") else None,
+            wants_ambassador=bool(p.get("wants_ambassador")),
+            interests=p.get("interests", []),
+            setting=p.get("setting") if p["role"] != "newcomer" else None,
+            capacity=p.get("capacity"),
+            can_anchor=bool(p.get("can_anchor")),
+            gmc_number=f"{rng.randrange(10**6, 10**7):07d}" if p["role"] != "newcomer" else None,
+            status=status,
+            contact_consent_at=now,
+            sensitive_consent_at=now if consent else None,
+            country=p.get("country") if consent else None,
+            languages=p.get("languages", []) if consent else [],
+            gender=gender if consent else None,
+            same_gender_anchor=bool(p.get("same_gender_anchor")) and consent and bool(gender),
+            support_needs=[],
+        )
+        user = User(email=email, full_name=profile["full_name"], role="member",
+                    password_hash=password_hash)
+        rows.append((user, profile))
+        counts[{"newcomer": "newcomers", "buddy": "buddies",
+                "ambassador": "ambassadors"}[p["role"]]] += 1
+
+    session.add_all(user for user, _ in rows)
+    session.flush()
+    session.add_all(Person(user_id=user.id, **profile) for user, profile in rows)
+    session.add(AuditEvent(action="demo_loaded", detail={"seed": seed, **counts}))
+    session.commit()
+    return counts

@@ -1,0 +1,111 @@
+"""The app as a whole: health, settings, security headers, errors, command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+
+from buddy import create_app
+from buddy.settings import ConfigError
+from tests.conftest import ROOT
+
+
+def test_healthz_says_the_database_answers(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": True}
+
+
+def test_healthz_reports_a_database_that_does_not_answer(make_app):
+    app = make_app(BUDDY_DATABASE_URL="postgresql+psycopg://x@127.0.0.1:1/x")
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "degraded", "database": False}
+
+
+@pytest.mark.parametrize("secret", [None, "", "changeme", "too-short"])
+def test_production_refuses_to_start_without_a_real_secret(settings, secret):
+    overrides = {**settings, "BUDDY_ENV": "production"}
+    overrides.pop("BUDDY_SECRET_KEY")
+    if secret is not None:
+        overrides["BUDDY_SECRET_KEY"] = secret
+    with pytest.raises(ConfigError, match="BUDDY_SECRET_KEY is missing or too weak"):
+        create_app(overrides)
+
+
+def test_bad_number_setting_is_named(make_app):
+    with pytest.raises(ConfigError, match="BUDDY_LOGIN_MAX_FAILURES must be a whole number"):
+        make_app(BUDDY_LOGIN_MAX_FAILURES="five")
+
+
+def test_pages_send_security_headers(client):
+    response = client.get("/login")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "<script>" not in response.get_data(as_text=True)  # no inline script anywhere
+
+
+def test_hsts_behind_a_tls_proxy(make_app):
+    app = make_app(BUDDY_PROXY_HOPS=1)
+    response = app.test_client().get("/login", headers={"X-Forwarded-Proto": "https"})
+    assert "max-age=" in response.headers["Strict-Transport-Security"]
+
+
+def test_unknown_page_is_a_friendly_404(client):
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert "Page not found" in response.get_data(as_text=True)
+
+
+def test_nhs_frontend_is_served_from_the_installed_package(client):
+    for name in ("nhsuk-frontend.min.css", "nhsuk-frontend.min.js"):
+        with client.get(f"/assets/{name}") as response:
+            assert response.status_code == 200
+            assert len(response.get_data()) > 10_000
+
+
+def test_sqlite_enforces_foreign_keys(app, session):
+    from buddy.models import Message, utcnow
+
+    session.add(Message(user_id=12345, channel="email", kind="x", subject="y", to_address="a",
+                        title="", body="", due_at=utcnow()))
+    with pytest.raises(sa.exc.IntegrityError):
+        session.commit()
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    buddy = os.path.join(os.path.dirname(sys.executable), "buddy")
+    return subprocess.run([buddy, *args], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT, env={**os.environ, **(env or {})})
+
+
+def test_cli_init_db_migrates_an_empty_database(tmp_path, db_backend, request):
+    if db_backend == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text("CREATE DATABASE cli_empty"))
+        admin.dispose()
+        url = server.url("cli_empty")
+    else:
+        url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    result = run_cli("init-db", env={"BUDDY_DATABASE_URL": url, "BUDDY_ENV": "test"})
+    assert result.returncode == 0, result.stderr
+    assert "Database is up to date" in result.stdout
+    engine = sa.create_engine(url)
+    tables = set(sa.inspect(engine).get_table_names())
+    engine.dispose()
+    assert {"users", "people", "audit_events", "messages", "alembic_version"} <= tables
+
+
+def test_cli_without_secret_in_production_says_what_to_do():
+    result = run_cli("init-db", env={"BUDDY_ENV": "production", "BUDDY_SECRET_KEY": ""})
+    assert result.returncode == 1
+    assert "Buddy cannot start: BUDDY_SECRET_KEY is missing" in result.stderr
+    assert "Traceback" not in result.stderr
