@@ -81,7 +81,8 @@ def create_admin(email: str, full_name: str, password: str) -> None:
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=lambda: int(os.environ.get("PORT", 5000)), show_default="5000 or $PORT")
+@click.option("--port", default=lambda: int(os.environ.get("PORT", 5000)),
+              show_default="5000 or $PORT")
 def serve(host: str, port: int) -> None:
     """Serve the app with Flask's threaded server (development; use gunicorn in production)."""
     current_app.run(host=host, port=port, threaded=True, use_reloader=False)

@@ -58,7 +58,8 @@ def _channel(rng: random.Random, weights: dict[str, float]) -> str:
 
 def loaded(session: Session) -> bool:
     """True when the demo admin account exists."""
-    return session.scalar(sa.select(User.id).where(User.email == f"admin@{DEMO_DOMAIN}")) is not None
+    admin = session.scalar(sa.select(User.id).where(User.email == f"admin@{DEMO_DOMAIN}"))
+    return admin is not None
 
 
 def clear(session: Session) -> None:

@@ -80,7 +80,8 @@ class ProfileForm(FlaskForm):
                          validate_choice=False)
     capacity = RadioField(
         "How many newcomers could you support at once?",
-        choices=_choices([(str(n), str(n)) for n in range(1, MAX_CAPACITY + 1)]), validate_choice=False,
+        choices=_choices([(str(n), str(n)) for n in range(1, MAX_CAPACITY + 1)]),
+        validate_choice=False,
     )
     can_anchor = BooleanField("I would lead a family (be its anchor)")
     gmc_number = StringField("GMC number")

@@ -1,5 +1,7 @@
 """Database tables (SQLModel). One Person per member, one User per login.
 
+Messaging tables live in buddy/messaging/models.py; both modules register on SQLModel.metadata.
+
 Base classes hold the fields people may see or edit; table classes add keys, hashes and
 bookkeeping, so that password hashes never reach a template through an input/output model.
 """
@@ -126,31 +128,124 @@ class AuditEvent(SQLModel, table=True):
     detail: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
 
 
-class Message(SQLModel, table=True):
-    """The outbox: one row per message, written in the transaction that causes it.
+class MatchRun(SQLModel, table=True):
+    """One optimiser run for a region: its input, settings, progress and result.
 
-    Unique on (recipient, channel, kind, subject) so that a moved arrival date moves the row
-    instead of adding a second one (RELIABILITY.md, Outbox).
+    Stored whole so that any published match can be explained and reproduced later.
     """
 
-    __tablename__ = "messages"
+    __tablename__ = "match_runs"
     __table_args__ = (
-        sa.UniqueConstraint("user_id", "channel", "kind", "subject", name="uq_messages_key"),
+        # One run at a time per region and kind: a second is refused by the database too.
+        sa.Index("uq_match_runs_active", "region", "kind", unique=True,
+                 sqlite_where=sa.text("status IN ('queued', 'running')"),
+                 postgresql_where=sa.text("status IN ('queued', 'running')")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    user_id: int = Field(
-        sa_column=sa.Column(
-            sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
-        )
+    region: str = Field(max_length=40, index=True)
+    kind: str = Field(max_length=12)  # families | ambassadors
+    # queued | running | draft | published | discarded | failed
+    status: str = Field(default="queued", max_length=12, index=True)
+    time_limit_s: float = 30.0
+    seed: int = 0
+    started_by: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL")),
     )
-    channel: str = Field(max_length=10)  # email | sms | whatsapp
-    kind: str = Field(max_length=40)
-    subject: str = Field(max_length=80)  # what the message is about, e.g. "reset:<nonce>"
-    to_address: str = Field(max_length=254)
-    title: str = Field(default="", max_length=200)
-    body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    due_at: datetime = Field(sa_column=_utc_column(index=True))
-    # pending | sending | sent | failed | uncertain | cancelled | expired
-    status: str = Field(default="pending", max_length=12, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    finished_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    published_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    progress: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    cohort: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    result: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    error: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+
+
+class Family(SQLModel, table=True):
+    """A buddy family: draft while its run is reviewed, then published to its members."""
+
+    __tablename__ = "families"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=60, index=True)  # e.g. "wessex-004", stable across runs
+    region: str = Field(max_length=40, index=True)
+    run_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("match_runs.id", ondelete="SET NULL"),
+                            index=True),
+    )
+    status: str = Field(default="draft", max_length=12, index=True)  # draft | published
+    locked: bool = False
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    published_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class FamilyMember(SQLModel, table=True):
+    """A person's place in a family, with the reasons it was made."""
+
+    __tablename__ = "family_members"
+    __table_args__ = (sa.UniqueConstraint("family_id", "person_id", name="uq_family_member"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    family_id: int = Field(
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("families.id", ondelete="CASCADE"),
+                            nullable=False, index=True)
+    )
+    person_id: int = Field(
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("people.id", ondelete="CASCADE"),
+                            nullable=False, index=True)
+    )
+    place: str = Field(max_length=10)  # anchor | buddy | newcomer
+    reasons: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+
+
+class AmbassadorPair(SQLModel, table=True):
+    """An ambassador introduced to a newcomer before arrival."""
+
+    __tablename__ = "ambassador_pairs"
+    __table_args__ = (
+        sa.UniqueConstraint("run_id", "newcomer_id", name="uq_ambassador_pair_run_newcomer"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("match_runs.id", ondelete="SET NULL"),
+                            index=True),
+    )
+    ambassador_id: int = Field(
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("people.id", ondelete="CASCADE"),
+                            nullable=False, index=True)
+    )
+    newcomer_id: int = Field(
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("people.id", ondelete="CASCADE"),
+                            nullable=False, index=True)
+    )
+    region: str = Field(max_length=40, index=True)  # the newcomer's region
+    status: str = Field(default="draft", max_length=12)  # draft | published
+    reasons: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    published_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class AvoidPair(SQLModel, table=True):
+    """Two people a DA lead marked "never together" (stored with the lower id first)."""
+
+    __tablename__ = "avoid_pairs"
+    __table_args__ = (sa.UniqueConstraint("person_a", "person_b", name="uq_avoid_pair"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    region: str = Field(max_length=40, index=True)
+    person_a: int = Field(
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("people.id", ondelete="CASCADE"),
+                            nullable=False)
+    )
+    person_b: int = Field(
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("people.id", ondelete="CASCADE"),
+                            nullable=False)
+    )
+    created_by: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL")),
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())

@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import buddy.models  # noqa: F401  (registers every table on SQLModel.metadata)
+import buddy.messaging.models  # noqa: F401  (registers the messaging tables)
+import buddy.models  # noqa: F401  (registers the core tables on SQLModel.metadata)
 from buddy.db import build_engine
 
 config = context.config

@@ -6,7 +6,8 @@ import json
 
 from sqlmodel import select
 
-from buddy.models import AuditEvent, Message, Person, User
+from buddy.messaging.models import Message
+from buddy.models import AuditEvent, Person, User
 from tests.factories import PASSWORD, login, newcomer_form
 
 

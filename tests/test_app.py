@@ -71,7 +71,8 @@ def test_nhs_frontend_is_served_from_the_installed_package(client):
 
 
 def test_sqlite_enforces_foreign_keys(app, session):
-    from buddy.models import Message, utcnow
+    from buddy.messaging.models import Message
+    from buddy.models import utcnow
 
     session.add(Message(user_id=12345, channel="email", kind="x", subject="y", to_address="a",
                         title="", body="", due_at=utcnow()))

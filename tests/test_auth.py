@@ -9,7 +9,8 @@ from email.utils import parsedate_to_datetime
 import pytest
 from sqlmodel import select
 
-from buddy.models import LoginThrottle, Message, User
+from buddy.messaging.models import Message
+from buddy.models import LoginThrottle, User
 from tests.factories import PASSWORD, login
 
 

@@ -7,7 +7,8 @@ import re
 import pytest
 from sqlmodel import select
 
-from buddy.models import AuditEvent, Message, Person, User
+from buddy.messaging.models import Message
+from buddy.models import AuditEvent, Person, User
 from tests.factories import login
 
 

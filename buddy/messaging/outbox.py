@@ -7,7 +7,8 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from buddy.models import Message, User, utcnow
+from buddy.messaging.models import Message
+from buddy.models import User, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,8 @@ from sqlmodel import Session, select
 from buddy import passwords
 from buddy.links import public_url
 from buddy.messaging import outbox
-from buddy.models import AuditEvent, LoginThrottle, Message, Person, User, utcnow
+from buddy.messaging.models import Message
+from buddy.models import AuditEvent, LoginThrottle, Person, User, utcnow
 from buddy.services import NotFound, ServiceError, audit
 from buddy.services.profiles import SENSITIVE_FIELDS, clean_name, clean_profile
 
@@ -43,7 +44,9 @@ def _email_taken(session: Session, email: str) -> bool:
     return session.exec(select(User.id).where(User.email == email)).first() is not None
 
 
-def register_member(*, session: Session, data: dict, role: str, today: date | None = None) -> Person:
+def register_member(
+    *, session: Session, data: dict, role: str, today: date | None = None
+) -> Person:
     """Create a User and a Person for a newcomer or volunteer; volunteers start pending.
 
     :raises ServiceError: for any bad field, collected together.
@@ -60,7 +63,9 @@ def register_member(*, session: Session, data: dict, role: str, today: date | No
     if problem:
         errors["password"] = problem
     if not data.get("contact_consent"):
-        errors["contact_consent"] = "Tick the box to agree that we may contact you, or we cannot match you"
+        errors["contact_consent"] = (
+            "Tick the box to agree that we may contact you, or we cannot match you"
+        )
     try:
         profile = clean_profile(data, role=role, today=today)
     except ServiceError as exc:
@@ -262,7 +267,10 @@ def _queue_reset_email(session: Session, user: User, *, kind: str) -> None:
         kind=kind,
         subject=f"{kind}:{secrets.token_hex(8)}",
         to_address=user.email,
-        title="Set your Buddy password" if kind == "account_created" else "Reset your Buddy password",
+        title=(
+            "Set your Buddy password" if kind == "account_created"
+            else "Reset your Buddy password"
+        ),
         body=(
             f"Hello {user.full_name},\n\n{intro}\nSet a password here within {minutes} minutes:\n"
             f"{link}\n\nIf you did not ask for this, you can ignore this email."

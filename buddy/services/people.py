@@ -30,7 +30,9 @@ def person_of(session: Session, user: User) -> Person:
     return person
 
 
-def update_profile(*, session: Session, person: Person, data: dict, today: date | None = None) -> Person:
+def update_profile(
+    *, session: Session, person: Person, data: dict, today: date | None = None
+) -> Person:
     """Validate and save profile edits (a changed arrival date included).
 
     Volunteers who change region go back to pending: the new region's lead approves them.
@@ -46,7 +48,8 @@ def update_profile(*, session: Session, person: Person, data: dict, today: date 
         person.sensitive_consent_at = now
     elif not consent:
         person.sensitive_consent_at = None
-    if person.role != "newcomer" and before["region"] != person.region and person.status == "active":
+    moved = before["region"] != person.region
+    if person.role != "newcomer" and moved and person.status == "active":
         person.status = "pending"
     person.updated_at = now
     session.add(person)

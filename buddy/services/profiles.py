@@ -94,7 +94,8 @@ def clean_profile(data: dict, *, role: str, today: date | None = None) -> dict:
         errors["region"] = "Choose the region where you will train or work"
     out["region"] = region
     scheme = data.get("scheme") or None
-    if scheme and region in reference.regions() and scheme not in reference.regions()[region].schemes:
+    known_region = region in reference.regions()
+    if scheme and known_region and scheme not in reference.regions()[region].schemes:
         errors["scheme"] = (
             f"That scheme is not in {reference.regions()[region].name}: choose one of its schemes"
             " or 'Not sure yet'"

@@ -1,7 +1,7 @@
 """accounts people audit and outbox
 
 Revision ID: 5c86a9867c7b
-Revises: 
+Revises:
 Create Date: 2026-11-30 06:13:50.397416
 """
 
@@ -12,7 +12,6 @@ import sqlmodel
 from alembic import op
 
 import buddy.dbtypes
-
 
 revision: str = '5c86a9867c7b'
 down_revision: str | None = None
