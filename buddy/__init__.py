@@ -75,6 +75,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from buddy.messaging import views as messaging
     from buddy.views import account, admin, auth, lead, main, signup
 
     app.register_blueprint(main.bp)
@@ -83,6 +84,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(account.bp, url_prefix="/account")
     app.register_blueprint(lead.bp, url_prefix="/lead")
     app.register_blueprint(admin.bp, url_prefix="/admin")
+    app.register_blueprint(messaging.bp, url_prefix="/messages")
 
 
 def register_template_helpers(app: Flask) -> None:

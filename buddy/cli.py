@@ -11,10 +11,10 @@ from flask.cli import FlaskGroup
 
 
 def register(app: Flask) -> None:
-    app.cli.add_command(init_db)
-    app.cli.add_command(demo)
-    app.cli.add_command(serve)
-    app.cli.add_command(create_admin)
+    from buddy.messaging.cli import COMMANDS as messaging_commands
+
+    for command in (init_db, demo, serve, create_admin, *messaging_commands):
+        app.cli.add_command(command)
 
 
 def _create_app(*_args, **_kwargs) -> Flask:

@@ -1,0 +1,3 @@
+"""Messaging commands: `buddy dispatch` and `buddy scheduler` (with the messaging capability)."""
+
+COMMANDS: list = []
