@@ -76,7 +76,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from buddy.messaging import views as messaging
-    from buddy.views import account, admin, auth, lead, main, signup
+    from buddy.views import account, admin, auth, family, lead, main, runs, signup
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
@@ -84,17 +84,23 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(account.bp, url_prefix="/account")
     app.register_blueprint(lead.bp, url_prefix="/lead")
     app.register_blueprint(admin.bp, url_prefix="/admin")
+    app.register_blueprint(runs.bp, url_prefix="/lead/runs")
+    app.register_blueprint(family.bp, url_prefix="/family")
     app.register_blueprint(messaging.bp, url_prefix="/messages")
 
 
 def register_template_helpers(app: Flask) -> None:
     from buddy import phones, reference
+    from buddy.services.runs import readable
 
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters["phone"] = phones.display
     app.jinja_env.filters["longdate"] = lambda d: f"{d.day} {d:%B %Y}" if d else ""
     app.jinja_env.filters["interest"] = lambda slug: reference.interests().get(slug, slug)
     app.jinja_env.filters["language"] = lambda code: reference.languages().get(code, code)
+    app.jinja_env.filters["percent"] = lambda v: "not applicable" if v is None else f"{v:.0%}"
+    app.jinja_env.filters["datetime"] = lambda d: f"{d:%-d %b %Y, %H:%M} UTC" if d else ""
+    app.jinja_env.filters["readable"] = readable
 
 
 def register_errorhandlers(app: Flask) -> None:

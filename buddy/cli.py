@@ -7,13 +7,14 @@ import sys
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, with_appcontext
 
 
 def register(app: Flask) -> None:
     from buddy.messaging.cli import COMMANDS as messaging_commands
 
-    for command in (init_db, demo, serve, create_admin, *messaging_commands):
+    for command in (init_db, demo, serve, create_admin, export_cohort, match,
+                    *messaging_commands):
         app.cli.add_command(command)
 
 
@@ -36,6 +37,7 @@ def main() -> None:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db() -> None:
     """Create or upgrade the database to the latest migration (Alembic upgrade head)."""
     from buddy import migrate
@@ -45,6 +47,7 @@ def init_db() -> None:
 
 
 @click.command("demo")
+@with_appcontext
 @click.option("--seed", default=2027, show_default=True, help="Random seed for the demo data.")
 @click.option("--if-empty", is_flag=True, help="Do nothing if demo data is already loaded.")
 def demo(seed: int, if_empty: bool) -> None:
@@ -63,6 +66,7 @@ def demo(seed: int, if_empty: bool) -> None:
 
 
 @click.command("create-admin")
+@with_appcontext
 @click.argument("email")
 @click.argument("full_name")
 @click.password_option()
@@ -80,9 +84,84 @@ def create_admin(email: str, full_name: str, password: str) -> None:
 
 
 @click.command("serve")
+@with_appcontext
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=lambda: int(os.environ.get("PORT", 5000)),
               show_default="5000 or $PORT")
 def serve(host: str, port: int) -> None:
     """Serve the app with Flask's threaded server (development; use gunicorn in production)."""
     current_app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@click.command("export-cohort")
+@with_appcontext
+@click.argument("region")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True),
+              help="Write to this file instead of standard output.")
+def export_cohort(region: str, out: str | None) -> None:
+    """Write REGION's active people as a cohort v1, as the next run would see them."""
+    import json
+
+    from buddy import reference
+    from buddy.db import get_session
+    from buddy.services.cohorts import family_cohort
+
+    if region not in reference.regions():
+        raise click.BadParameter(f"choose one of {', '.join(reference.regions())}",
+                                 param_hint="REGION")
+    text = json.dumps(family_cohort(get_session(), region), indent=2, ensure_ascii=False)
+    if out:
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+        click.echo(f"Wrote the {region} cohort to {out}.", err=True)
+    else:
+        click.echo(text)
+
+
+@click.command("match")
+@with_appcontext
+@click.argument("region")
+@click.option("--time-limit", default=30.0, show_default=True, help="Seconds for the solver.")
+@click.option("--publish", "publish_now", is_flag=True, help="Publish the result as a lead would.")
+def match(region: str, time_limit: float, publish_now: bool) -> None:
+    """Run a family match for REGION here and print a summary (and publish it with --publish)."""
+    from sqlmodel import select
+
+    from buddy import reference
+    from buddy.db import get_session
+    from buddy.models import User
+    from buddy.services import ServiceError, runs
+
+    if region not in reference.regions():
+        raise click.BadParameter(f"choose one of {', '.join(reference.regions())}",
+                                 param_hint="REGION")
+    session = get_session()
+    # Runs are recorded against a person: the region's lead, or else an admin.
+    actor = session.exec(select(User).where(User.role == "lead", User.region == region)
+                         .order_by(User.id)).first() or session.exec(
+        select(User).where(User.role == "admin").order_by(User.id)).first()
+    if actor is None:
+        raise click.ClickException(f"no DA lead for {region} and no admin: create one first")
+    try:
+        run = runs.start_run(session, lead=actor, region=region, time_limit_s=time_limit)
+    except ServiceError as exc:
+        raise click.ClickException("; ".join(exc.errors.values())) from None
+    run = runs.execute_run(session, run.id)
+    if run.status == "failed":
+        raise click.ClickException(f"run {run.id} failed: {run.error}")
+    review = runs.review(session, run)
+    metrics = review["metrics"]
+    result = run.result
+    click.echo(f"Run {run.id} for {region}: {result['status']}, objective {result['objective']},"
+               f" bound {result['bound']}, {result['seconds']:.1f} s")
+    click.echo("Metrics: " + ", ".join(
+        f"{k} {metrics[k]}" for k in ("coverage", "language", "interest", "scheme", "country",
+                                      "three_stages", "hospital", "size_spread", "families")))
+    for family, members in runs.draft_families(session, run):
+        click.echo(f"  {family.code}: " + ", ".join(f"{p.full_name} ({m.place})"
+                                                   for m, p in members))
+    for person, reason in review["unmatched"]:
+        click.echo(f"  unmatched: {person.full_name if person else '?'}: {reason}")
+    if publish_now:
+        runs.publish(session, lead=actor, run_id=run.id)
+        click.echo(f"Published run {run.id}.")

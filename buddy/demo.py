@@ -131,6 +131,8 @@ def load(*, session: Session, seed: int, password: str) -> dict[str, int]:
             arrival_date=date.fromisoformat(p["arrival"]) if p.get("arrival") else None,
             wants_ambassador=bool(p.get("wants_ambassador")),
             interests=p.get("interests", []),
+            share_email=rng.random() < 0.8,
+            share_phone=rng.random() < 0.7,
             setting=p.get("setting") if p["role"] != "newcomer" else None,
             capacity=p.get("capacity"),
             can_anchor=bool(p.get("can_anchor")),

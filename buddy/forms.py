@@ -63,6 +63,8 @@ class ProfileForm(FlaskForm):
         "Yes, I would like to talk to a doctor further along in training before I arrive"
     )
     interests = MultiCheckboxField("Interests", validate_choice=False)
+    share_email = BooleanField("My email address")
+    share_phone = BooleanField("My mobile number (for calls, texts and WhatsApp)")
     sensitive_consent = BooleanField(
         "I agree that Buddy may store the answers below and use them only to match me"
     )
@@ -116,8 +118,8 @@ class ProfileForm(FlaskForm):
     def load(self, person) -> None:
         """Fill the fields from a saved Person (for editing)."""
         for name in ("full_name", "phone_country", "channel", "timezone", "region", "stage",
-                     "wants_ambassador", "interests", "country", "gender",
-                     "same_gender_anchor", "support_needs", "setting", "can_anchor",
+                     "wants_ambassador", "interests", "share_email", "share_phone", "country",
+                     "gender", "same_gender_anchor", "support_needs", "setting", "can_anchor",
                      "gmc_number"):
             getattr(self, name).data = getattr(person, name)
         self.phone.data = person.phone
@@ -149,6 +151,8 @@ class ProfileForm(FlaskForm):
             "stage": self.stage.data,
             "wants_ambassador": self.wants_ambassador.data,
             "interests": self.interests.data or [],
+            "share_email": self.share_email.data,
+            "share_phone": self.share_phone.data,
             "sensitive_consent": self.sensitive_consent.data,
             "country": self.country.data,
             "gender": self.gender.data,

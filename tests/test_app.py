@@ -110,3 +110,21 @@ def test_cli_without_secret_in_production_says_what_to_do():
     assert result.returncode == 1
     assert "Buddy cannot start: BUDDY_SECRET_KEY is missing" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_migrations_match_the_models(database_url):
+    """A model change without its migration fails here, not in production."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    import buddy.messaging.models  # noqa: F401
+    import buddy.models  # noqa: F401
+    from buddy.db import build_engine
+
+    engine = build_engine(database_url)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        diff = compare_metadata(context, SQLModel.metadata)
+    engine.dispose()
+    assert diff == []

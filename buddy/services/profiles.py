@@ -117,6 +117,8 @@ def clean_profile(data: dict, *, role: str, today: date | None = None) -> dict:
             errors["arrival_date"] = "Arrival date must be within the next 2 years"
     out["arrival_date"] = arrival if role == "newcomer" and isinstance(arrival, date) else None
     out["wants_ambassador"] = bool(data.get("wants_ambassador")) and role == "newcomer"
+    out["share_email"] = bool(data.get("share_email"))
+    out["share_phone"] = bool(data.get("share_phone")) and bool(out["phone"])
 
     interests = list(dict.fromkeys(data.get("interests") or []))
     if any(i not in reference.interests() for i in interests):

@@ -78,6 +78,8 @@ def upgrade() -> None:
     sa.Column('arrival_date', sa.Date(), nullable=True),
     sa.Column('wants_ambassador', sa.Boolean(), nullable=False),
     sa.Column('interests', sa.JSON(), nullable=False),
+    sa.Column('share_email', sa.Boolean(), nullable=False),
+    sa.Column('share_phone', sa.Boolean(), nullable=False),
     sa.Column('setting', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True),
     sa.Column('capacity', sa.Integer(), nullable=True),
     sa.Column('can_anchor', sa.Boolean(), nullable=False),

@@ -34,6 +34,7 @@ def upgrade() -> None:
     sa.Column('progress', sa.JSON(), nullable=False),
     sa.Column('cohort', sa.JSON(), nullable=False),
     sa.Column('result', sa.JSON(), nullable=False),
+    sa.Column('excluded', sa.JSON(), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['started_by'], ['users.id'], ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id')

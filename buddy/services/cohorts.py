@@ -1,0 +1,144 @@
+"""Cohorts for the optimiser (spec/matching.md, version 1) from the database.
+
+Person keys in a cohort are "n-<id>", "b-<id>" and "a-<id>" (newcomer, buddy, ambassador),
+so a result maps back to rows without a lookup table.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from buddy.models import AmbassadorPair, AvoidPair, Family, FamilyMember, Person
+
+PREFIX = {"newcomer": "n", "buddy": "b", "ambassador": "a"}
+GENDER = {"female": "F", "male": "M", "other": "X"}
+
+
+def key(person: Person) -> str:
+    return f"{PREFIX[person.role]}-{person.id}"
+
+
+def person_id(cohort_key: str) -> int:
+    """The database id behind a cohort key like "n-12"."""
+    return int(cohort_key.split("-", 1)[1])
+
+
+def _entry(p: Person) -> dict:
+    entry = {
+        "id": key(p),
+        "role": p.role,
+        "region": p.region,
+        "scheme": p.scheme,
+        "stage": p.stage,
+        "languages": list(p.languages),
+        "interests": list(p.interests),
+        "country": p.country,
+        "gender": GENDER.get(p.gender or ""),
+    }
+    if p.role == "newcomer":
+        entry.update(arrival=p.arrival_date.isoformat() if p.arrival_date else None,
+                     same_gender_anchor=p.same_gender_anchor,
+                     wants_ambassador=p.wants_ambassador)
+    else:
+        entry.update(setting=p.setting, capacity=p.capacity or 0)
+    if p.role == "buddy":
+        entry["can_anchor"] = p.can_anchor
+    return entry
+
+
+def published_families(session: Session, region: str) -> list[tuple[Family, list]]:
+    """Published families of `region` with (FamilyMember, Person) rows, by family code."""
+    families = session.exec(
+        select(Family).where(Family.region == region, Family.status == "published")
+        .order_by(Family.code)
+    ).all()
+    return [(f, members_of(session, f.id)) for f in families]
+
+
+def members_of(session: Session, family_id: int) -> list[tuple[FamilyMember, Person]]:
+    rows = session.exec(
+        select(FamilyMember, Person).join(Person, Person.id == FamilyMember.person_id)
+        .where(FamilyMember.family_id == family_id).order_by(FamilyMember.id)
+    ).all()
+    return list(rows)
+
+
+def locked_entry(family: Family, members: Iterable[tuple[FamilyMember, Person]]) -> dict:
+    members = list(members)
+    anchor = next((key(p) for m, p in members if m.place == "anchor"), None)
+    entry = {"family": family.code, "members": [key(p) for _, p in members]}
+    if anchor:
+        entry["anchor"] = anchor
+    return entry
+
+
+def avoid_pairs(session: Session, region: str) -> list[list[str]]:
+    rows = session.exec(
+        select(AvoidPair, Person).join(Person, Person.id == AvoidPair.person_a)
+        .where(AvoidPair.region == region).order_by(AvoidPair.id)
+    ).all()
+    people = {p.id: p for p in session.exec(select(Person).where(Person.id.in_(
+        [a.person_b for a, _ in rows]))).all()}
+    return [[key(p), key(people[a.person_b])] for a, p in rows if a.person_b in people]
+
+
+def family_cohort(
+    session: Session, region: str, *, excluded: Iterable[int] = (),
+    extra_locked: Iterable[dict] = (),
+) -> dict:
+    """The region's active newcomers and buddies, published families locked, avoid pairs.
+
+    Members of published families stay in the cohort even if they have since paused, so that
+    a published family is never broken; `excluded` people (removed by the lead) are left out.
+    """
+    excluded = set(excluded)
+    published = published_families(session, region)
+    in_published = {p.id for _, members in published for _, p in members}
+    people = session.exec(
+        select(Person).where(
+            Person.region == region,
+            Person.role.in_(["newcomer", "buddy"]),
+            sa.or_(Person.status == "active", Person.id.in_(list(in_published) or [-1])),
+        ).order_by(Person.id)
+    ).all()
+    people = [p for p in people if p.id not in excluded or p.id in in_published]
+    keys = {key(p) for p in people}
+    locked = [locked_entry(f, members) for f, members in published]
+    locked += [entry for entry in extra_locked if set(entry["members"]) <= keys]
+    return {
+        "version": 1,
+        "people": [_entry(p) for p in people],
+        "locked": locked,
+        "avoid": [pair for pair in avoid_pairs(session, region) if set(pair) <= keys],
+    }
+
+
+def ambassador_cohort(session: Session, region: str) -> dict:
+    """The national pool of ambassadors (capacity less their published pairs) and the region's
+    active newcomers who asked for an ambassador and do not have one yet."""
+    load: dict[int, int] = defaultdict(int)
+    paired: set[int] = set()
+    for pair in session.exec(select(AmbassadorPair).where(AmbassadorPair.status == "published")):
+        load[pair.ambassador_id] += 1
+        paired.add(pair.newcomer_id)
+    ambassadors = session.exec(
+        select(Person).where(Person.role == "ambassador", Person.status == "active")
+        .order_by(Person.id)
+    ).all()
+    newcomers = session.exec(
+        select(Person).where(Person.role == "newcomer", Person.status == "active",
+                             Person.region == region, Person.wants_ambassador.is_(True))
+        .order_by(Person.id)
+    ).all()
+    people = [_entry(p) for p in newcomers if p.id not in paired]
+    for a in ambassadors:
+        entry = _entry(a)
+        entry["capacity"] = max(0, (a.capacity or 0) - load[a.id])
+        people.append(entry)
+    keys = {p["id"] for p in people}
+    return {"version": 1, "people": people, "locked": [],
+            "avoid": [pair for pair in avoid_pairs(session, region) if set(pair) <= keys]}

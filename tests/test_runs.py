@@ -1,0 +1,279 @@
+"""Match runs through the services: run, review, edit with rule checks, re-run, publish."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+import matching
+from buddy.models import AuditEvent, Family, FamilyMember, MatchRun, Person, User
+from buddy.services import NotFound, ServiceError, runs
+from buddy.services.cohorts import family_cohort, key
+
+REGION = "wessex"
+
+
+@pytest.fixture
+def lead(factory, session) -> User:
+    return factory.staff("lead", region=REGION, email="lead.wessex@example.org")
+
+
+@pytest.fixture
+def region_people(factory) -> dict[str, list[Person]]:
+    """A small Wessex: 3 anchors (room for 2 each), a hospital buddy, 6 newcomers."""
+    anchors = [factory.volunteer(region=REGION, scheme="wessex:poole", capacity="2",
+                                 full_name=f"Anchor {i}") for i in range(3)]
+    hospital = [factory.volunteer(region=REGION, scheme="wessex:poole", stage="qualified",
+                                  setting="secondary", can_anchor=None, capacity="2",
+                                  full_name="Hospital Buddy")]
+    newcomers = [factory.newcomer(region=REGION, scheme="wessex:poole",
+                                  full_name=f"Newcomer {i}") for i in range(6)]
+    return {"anchors": anchors, "hospital": hospital, "newcomers": newcomers}
+
+
+def run_now(app, session, lead, **kw) -> MatchRun:
+    with app.app_context():
+        run = runs.start_run(session, lead=lead, region=REGION, time_limit_s=5, **kw)
+        return runs.execute_run(session, run.id)
+
+
+def check_rules(session, run: MatchRun) -> None:
+    """Every test ends with the optimiser's own rule check of what is stored."""
+    result = runs.current_result(session, run)
+    assert matching.validate(matching.load_cohort(run.cohort), result) == []
+
+
+def family_of(session, run, person) -> Family | None:
+    return session.exec(select(Family).join(FamilyMember).where(
+        Family.run_id == run.id, FamilyMember.person_id == person.id)).first()
+
+
+def test_run_makes_a_draft_that_places_everyone_it_can(app, session, lead, region_people):
+    run = run_now(app, session, lead)
+    assert run.status == "draft" and run.result["status"] in ("optimal", "feasible")
+    families = runs.draft_families(session, run)
+    assert len(families) == 3
+    placed = {p.id for _, members in families for m, p in members if m.place == "newcomer"}
+    assert placed == {p.id for p in region_people["newcomers"]}
+    for family, members in families:
+        assert family.status == "draft" and not family.locked
+        assert [m.place for m, _ in members].count("anchor") == 1
+    review = runs.review(session, run)
+    assert review["metrics"]["coverage"] == 1.0 and review["unmatched"] == []
+    newcomer_reasons = [m.reasons for _, members in families for m, _ in members
+                        if m.place == "newcomer"]
+    assert all(newcomer_reasons)
+    assert "same scheme as" in runs.readable(newcomer_reasons[0][0], review["people"]) or any(
+        "same scheme as Anchor" in runs.readable(r, review["people"])
+        for reasons in newcomer_reasons for r in reasons)
+    check_rules(session, run)
+
+
+def test_unmatched_newcomers_get_a_reason_a_lead_can_act_on(app, session, lead, factory):
+    factory.volunteer(region=REGION, scheme="wessex:poole", capacity="1", full_name="Only Anchor")
+    factory.newcomer(region=REGION, scheme="wessex:poole", full_name="First")
+    factory.newcomer(region=REGION, scheme="wessex:poole", full_name="Second")
+    run = run_now(app, session, lead)
+    review = runs.review(session, run)
+    assert len(review["unmatched"]) == 1
+    person, reason = review["unmatched"][0]
+    assert "no anchor with free capacity in Wessex" in reason
+    assert review["unmatched_hint"] == {"anchors_needed": 1}
+    check_rules(session, run)
+
+
+def test_a_region_with_no_anchor_fails_with_the_reason(app, session, lead, factory):
+    factory.newcomer(region=REGION, scheme="wessex:poole")
+    run = run_now(app, session, lead)
+    assert run.status in ("draft", "failed")
+    if run.status == "draft":
+        _, reason = runs.review(session, run)["unmatched"][0]
+        assert "anchor" in reason
+    else:
+        assert "anchor" in run.error
+
+
+def test_two_runs_for_one_region_at_once_are_refused(app, session, lead, region_people):
+    with app.app_context():
+        runs.start_run(session, lead=lead, region=REGION, time_limit_s=5)
+        with pytest.raises(ServiceError, match="already running"):
+            runs.start_run(session, lead=lead, region=REGION, time_limit_s=5)
+        # Ambassadors are a separate kind: allowed beside a family run.
+        runs.start_run(session, lead=lead, region=REGION, kind="ambassadors", time_limit_s=5)
+
+
+def test_another_regions_lead_cannot_see_or_start_runs(app, session, lead, factory,
+                                                         region_people):
+    other = factory.staff("lead", region="london")
+    run = run_now(app, session, lead)
+    with app.app_context():
+        with pytest.raises(NotFound):
+            runs.get_run(session, other, run.id)
+        with pytest.raises(NotFound):
+            runs.start_run(session, lead=other, region=REGION)
+        with pytest.raises(NotFound):
+            runs.move_member(session, lead=other, run_id=run.id,
+                             person_id_=region_people["newcomers"][0].id, family_id=1)
+
+
+def test_a_move_that_breaks_capacity_is_refused_and_changes_nothing(app, session, lead,
+                                                                    region_people):
+    run = run_now(app, session, lead)
+    newcomer = region_people["newcomers"][0]
+    source = family_of(session, run, newcomer)
+    # Every anchor has room for 2 and every family has 2 newcomers: no room anywhere.
+    target = next(f for f, _ in runs.draft_families(session, run) if f.id != source.id)
+    with app.app_context(), pytest.raises(ServiceError, match="breaks a family rule"):
+        runs.move_member(session, lead=lead, run_id=run.id, person_id_=newcomer.id,
+                         family_id=target.id)
+    session.expire_all()
+    assert family_of(session, run, newcomer).id == source.id
+    assert not session.get(Family, target.id).locked
+    check_rules(session, run)
+
+
+def test_moving_a_newcomer_locks_both_families(app, session, lead, region_people):
+    run = run_now(app, session, lead)
+    first, second = [f for f, _ in runs.draft_families(session, run)][:2]
+    leaving = next(p for m, p in runs.draft_families(session, run)[0][1] if m.place == "newcomer")
+    moving = next(p for m, p in runs.draft_families(session, run)[1][1] if m.place == "newcomer")
+    with app.app_context():
+        runs.remove_member(session, lead=lead, run_id=run.id, person_id_=leaving.id)
+        runs.move_member(session, lead=lead, run_id=run.id, person_id_=moving.id,
+                         family_id=first.id)
+    session.expire_all()
+    assert family_of(session, run, moving).id == first.id
+    assert session.get(Family, first.id).locked and session.get(Family, second.id).locked
+    actions = session.exec(select(AuditEvent.action).where(AuditEvent.actor_id == lead.id)).all()
+    assert actions == ["run_started", "run_member_removed", "run_member_moved"]
+    check_rules(session, session.get(MatchRun, run.id))
+
+
+def test_remove_then_move_back_and_lock(app, session, lead, region_people):
+    run = run_now(app, session, lead)
+    newcomer = region_people["newcomers"][0]
+    family = family_of(session, run, newcomer)
+    with app.app_context():
+        runs.remove_member(session, lead=lead, run_id=run.id, person_id_=newcomer.id)
+    session.expire_all()
+    assert family_of(session, run, newcomer) is None
+    assert session.get(MatchRun, run.id).excluded == [newcomer.id]
+    assert session.get(Family, family.id).locked
+    reasons = dict((p.id, r) for p, r in runs.review(session, session.get(MatchRun, run.id))
+                   ["unmatched"])
+    assert reasons[newcomer.id] == "removed from the draft by the DA lead"
+    check_rules(session, session.get(MatchRun, run.id))
+    with app.app_context():
+        runs.move_member(session, lead=lead, run_id=run.id, person_id_=newcomer.id,
+                         family_id=family.id)
+        runs.set_locked(session, lead=lead, run_id=run.id, family_id=family.id, locked=False)
+    session.expire_all()
+    assert family_of(session, run, newcomer).id == family.id
+    assert session.get(MatchRun, run.id).excluded == []
+    check_rules(session, session.get(MatchRun, run.id))
+
+
+def test_anchors_cannot_be_moved_or_removed(app, session, lead, region_people):
+    run = run_now(app, session, lead)
+    anchor = next(p for _, members in runs.draft_families(session, run)
+                  for m, p in members if m.place == "anchor")
+    with app.app_context(), pytest.raises(ServiceError, match="anchors a family"):
+        runs.remove_member(session, lead=lead, run_id=run.id, person_id_=anchor.id)
+
+
+def test_never_together_is_refused_while_they_share_a_family(app, session, lead,
+                                                              region_people):
+    run = run_now(app, session, lead)
+    family, members = runs.draft_families(session, run)[0]
+    a, b = [p for _, p in members][:2]
+    with app.app_context(), pytest.raises(ServiceError, match="breaks a family rule"):
+        runs.add_avoid(session, lead=lead, run_id=run.id, person_a=a.id, person_b=b.id)
+    other = next(p for f, ms in runs.draft_families(session, run) if f.id != family.id
+                 for m, p in ms if m.place == "newcomer")
+    with app.app_context():
+        runs.add_avoid(session, lead=lead, run_id=run.id, person_a=a.id, person_b=other.id)
+    stored = [sorted([p.person_a, p.person_b]) for p in session.exec(select(runs.AvoidPair))]
+    assert stored == [sorted([a.id, other.id])]
+    # The next run sees the pair.
+    avoid = [sorted(pair) for pair in family_cohort(session, REGION)["avoid"]]
+    assert avoid == [sorted([key(a), key(other)])]
+
+
+def test_reoptimise_keeps_locked_families_and_removals(app, session, lead, region_people):
+    run = run_now(app, session, lead)
+    family, members = runs.draft_families(session, run)[0]
+    kept = {p.id for _, p in members}
+    removed = next(p for f, ms in runs.draft_families(session, run) if f.id != family.id
+                   for m, p in ms if m.place == "newcomer")
+    with app.app_context():
+        runs.set_locked(session, lead=lead, run_id=run.id, family_id=family.id, locked=True)
+        runs.remove_member(session, lead=lead, run_id=run.id, person_id_=removed.id)
+        second = runs.reoptimise(session, lead=lead, run_id=run.id)
+        second = runs.execute_run(session, second.id)
+    session.expire_all()
+    assert session.get(MatchRun, run.id).status == "discarded"
+    assert second.status == "draft"
+    again = next(f for f, ms in runs.draft_families(session, second)
+                 if {p.id for _, p in ms} >= kept)
+    assert again.code == family.code and again.locked
+    assert family_of(session, second, removed) is None
+    check_rules(session, second)
+
+
+def test_publish_makes_families_visible_and_a_rerun_keeps_them(app, session, lead, factory,
+                                                                 region_people):
+    run = run_now(app, session, lead)
+    with app.app_context():
+        runs.publish(session, lead=lead, run_id=run.id)
+    session.expire_all()
+    published = session.exec(select(Family).where(Family.status == "published")).all()
+    assert len(published) == 3 and all(f.published_at for f in published)
+    before = {f.code: {m.person_id for m in session.exec(
+        select(FamilyMember).where(FamilyMember.family_id == f.id))} for f in published}
+
+    # Late sign-ups and a new anchor arrive; the next run locks what was published.
+    late = [factory.newcomer(region=REGION, scheme="wessex:poole", full_name=f"Late {i}")
+            for i in range(2)]
+    factory.volunteer(region=REGION, scheme="wessex:poole", capacity="3", full_name="New Anchor")
+    rerun = run_now(app, session, lead)
+    assert {e["family"] for e in rerun.cohort["locked"]} == set(before)
+    check_rules(session, rerun)
+    with app.app_context():
+        runs.publish(session, lead=lead, run_id=rerun.id)
+    session.expire_all()
+    after = {f.code: {m.person_id for m in session.exec(
+        select(FamilyMember).where(FamilyMember.family_id == f.id))}
+        for f in session.exec(select(Family).where(Family.status == "published"))}
+    for code, members in before.items():
+        assert members <= after[code]  # nobody left a published family
+    placed = set().union(*after.values())
+    assert {p.id for p in late} <= placed
+    assert session.exec(select(Family).where(Family.status == "draft")).all() == []
+
+
+def test_discard_drops_the_draft_only(app, session, lead, region_people):
+    run = run_now(app, session, lead)
+    with app.app_context():
+        runs.discard(session, lead=lead, run_id=run.id)
+        with pytest.raises(ServiceError, match="Only a draft"):
+            runs.publish(session, lead=lead, run_id=run.id)
+    session.expire_all()
+    assert session.get(MatchRun, run.id).status == "discarded"
+    assert session.exec(select(Family)).all() == []
+
+
+def test_ambassador_run_pairs_newcomers_who_asked(app, session, lead, factory):
+    wanting = factory.newcomer(region=REGION, scheme="wessex:poole", wants_ambassador="y",
+                               sensitive_consent="y", country="NG")
+    factory.newcomer(region=REGION, scheme="wessex:poole")  # did not ask
+    ambassador = factory.volunteer("ambassador", region="london", capacity="1",
+                                   sensitive_consent="y", country="NG")
+    with app.app_context():
+        run = runs.start_run(session, lead=lead, region=REGION, kind="ambassadors",
+                             time_limit_s=5)
+        run = runs.execute_run(session, run.id)
+    assert run.status == "draft"
+    pairs = runs.draft_pairs(session, run)
+    assert [(a.id, n.id) for _, a, n in pairs] == [(ambassador.id, wanting.id)]
+    assert runs.review(session, run)["metrics"]["coverage"] == 1.0
+    check_rules(session, run)

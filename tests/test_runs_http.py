@@ -1,0 +1,159 @@
+"""Match runs through the pages and the command line, as a DA lead and a member use them."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from sqlmodel import select
+
+import matching
+from buddy.models import Family, MatchRun
+from tests.factories import login
+from tests.test_runs import REGION
+
+
+@pytest.fixture
+def lead_client(app, factory):
+    factory.staff("lead", region=REGION, email="lead.wessex@example.org")
+    client = app.test_client()
+    login(client, "lead.wessex@example.org")
+    return client
+
+
+@pytest.fixture
+def small_region(factory):
+    for i in range(2):
+        factory.volunteer(region=REGION, scheme="wessex:poole", capacity="2",
+                          full_name=f"Anchor {i}", share_email="y")
+    return [factory.newcomer(region=REGION, scheme="wessex:poole", full_name=f"Newcomer {i}",
+                             share_email="y") for i in range(4)]
+
+
+def wait_for(session, run_id: int, timeout: float = 60) -> MatchRun:
+    """The job runs in its own process: wait for its row to leave queued/running."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        session.expire_all()
+        run = session.get(MatchRun, run_id)
+        if run.status not in ("queued", "running"):
+            return run
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} still {run.status} after {timeout} s")
+
+
+def start(client, session, kind="families") -> MatchRun:
+    response = client.post("/lead/runs/", data={"kind": kind, "time_limit": "10"})
+    assert response.status_code == 302
+    run_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    return wait_for(session, run_id)
+
+
+def test_lead_starts_a_run_and_watches_it_finish(lead_client, session, small_region):
+    response = lead_client.post("/lead/runs/", data={"kind": "families", "time_limit": "10"})
+    page = lead_client.get(response.headers["Location"]).get_data(as_text=True)
+    if "Working" in page or "Waiting to start" in page:
+        assert '<meta http-equiv="refresh" content="2">' in page
+    run = wait_for(session, int(response.headers["Location"].rsplit("/", 1)[1]))
+    assert run.status == "draft"
+    page = lead_client.get(f"/lead/runs/{run.id}").get_data(as_text=True)
+    assert "Draft: not yet visible to members" in page
+    assert "Newcomers with a family" in page and "100% (4 of 4)" in page
+    assert "By country of qualification" in page
+    assert "same scheme as Anchor" in page  # reasons use names, not cohort keys
+    assert 'http-equiv="refresh"' not in page
+
+
+def test_second_run_while_one_is_going_is_refused_with_a_message(lead_client, session, app,
+                                                                  small_region):
+    from buddy.services import runs
+
+    lead = session.exec(select(runs.User).where(runs.User.role == "lead")).one()
+    with app.app_context():
+        runs.start_run(session, lead=lead, region=REGION, time_limit_s=5)  # queued, no job
+    response = lead_client.post("/lead/runs/", data={"kind": "families", "time_limit": "10"},
+                                follow_redirects=True)
+    assert "already running" in response.get_data(as_text=True)
+
+
+def test_lead_edits_and_publishes_then_members_see_their_family(lead_client, app, session,
+                                                                 small_region):
+    run = start(lead_client, session)
+    families = session.exec(select(Family).where(Family.run_id == run.id)
+                            .order_by(Family.code)).all()
+    response = lead_client.post(f"/lead/runs/{run.id}/lock",
+                                data={"family_id": families[0].id, "locked": "1"},
+                                follow_redirects=True)
+    assert "Family locked" in response.get_data(as_text=True)
+    response = lead_client.post(f"/lead/runs/{run.id}/publish", follow_redirects=True)
+    assert "Published: members can see their families" in response.get_data(as_text=True)
+
+    member = app.test_client()
+    login(member, small_region[0].__dict__.get("email") or _email_of(session, small_region[0]))
+    page = member.get("/family/").get_data(as_text=True)
+    assert "Your buddy family" in page and "Leads the family" in page
+    assert "same scheme as Anchor" in page
+    assert "@example.org" in page  # the anchor agreed to share an email address
+
+
+def _email_of(session, person) -> str:
+    from buddy.models import User
+
+    return session.get(User, person.user_id).email
+
+
+def test_another_regions_lead_gets_404_everywhere(app, session, lead_client, factory,
+                                                 small_region):
+    run = start(lead_client, session)
+    factory.staff("lead", region="london", email="lead.london@example.org")
+    other = app.test_client()
+    login(other, "lead.london@example.org")
+    family = session.exec(select(Family).where(Family.run_id == run.id)).first()
+    assert other.get(f"/lead/runs/{run.id}").status_code == 404
+    for action, data in [("move", {"person_id": small_region[0].id, "family_id": family.id}),
+                         ("remove", {"person_id": small_region[0].id}),
+                         ("lock", {"family_id": family.id, "locked": "1"}),
+                         ("avoid", {"person_a": small_region[0].id,
+                                    "person_b": small_region[1].id}),
+                         ("reoptimise", {}), ("publish", {}), ("discard", {})]:
+        assert other.post(f"/lead/runs/{run.id}/{action}", data=data).status_code == 404
+    session.expire_all()
+    assert session.get(MatchRun, run.id).status == "draft"
+    # The London lead's run list and audit trail show London only.
+    assert f"Run {run.id}" not in other.get("/lead/runs/?region=wessex").get_data(as_text=True)
+    assert "Run started" not in other.get("/lead/runs/audit?region=wessex").get_data(
+        as_text=True)
+    assert "Run started" in lead_client.get("/lead/runs/audit").get_data(as_text=True)
+
+
+def test_members_cannot_reach_run_pages(app, factory, small_region, session):
+    member = app.test_client()
+    login(member, _email_of(session, small_region[0]))
+    assert member.get("/lead/runs/").status_code == 404
+
+
+def test_member_without_a_family_is_told_what_happens_next(app, factory, session):
+    person = factory.newcomer(region=REGION, scheme="wessex:poole")
+    member = app.test_client()
+    login(member, _email_of(session, person))
+    assert "You do not have a family yet" in member.get("/family/").get_data(as_text=True)
+
+
+def test_cli_export_cohort_is_what_the_next_run_sees(runner, small_region, tmp_path):
+    out = tmp_path / "wessex.json"
+    result = runner.invoke(args=["export-cohort", REGION, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    cohort = json.loads(out.read_text())
+    loaded = matching.load_cohort(cohort)
+    assert len(loaded.role("newcomer")) == 4 and len(loaded.role("buddy")) == 2
+    assert runner.invoke(args=["export-cohort", "atlantis"]).exit_code == 2
+
+
+def test_cli_match_prints_a_summary_and_publishes(runner, session, factory, small_region):
+    factory.staff("lead", region=REGION)
+    result = runner.invoke(args=["match", REGION, "--time-limit", "5", "--publish"])
+    assert result.exit_code == 0, result.output
+    assert "coverage 1.0" in result.output and "Published run" in result.output
+    assert f"{REGION}-" in result.output
+    assert len(session.exec(select(Family).where(Family.status == "published")).all()) == 2
