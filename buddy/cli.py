@@ -58,8 +58,13 @@ def demo(seed: int, if_empty: bool) -> None:
     if if_empty and demo_data.loaded(get_session()):
         click.echo("Demo data is already loaded (run `buddy demo` to load it afresh).")
         return
-    counts = demo_data.load(session=get_session(), seed=seed,
-                            password=current_app.config["BUDDY_DEMO_PASSWORD"])
+    from buddy.services import ServiceError
+
+    try:
+        counts = demo_data.load(session=get_session(), seed=seed,
+                                password=current_app.config["BUDDY_DEMO_PASSWORD"])
+    except ServiceError as exc:
+        raise click.ClickException(exc.errors[""]) from None
     click.echo(", ".join(f"{n} {what}" for what, n in counts.items()))
     click.echo("Demo accounts: admin@example.org and lead.<region>@example.org "
                "(password in BUDDY_DEMO_PASSWORD).")

@@ -17,7 +17,17 @@ from phonenumbers import timezone as phone_timezones
 from sqlmodel import Session
 
 from buddy import passwords, reference
-from buddy.models import AuditEvent, Person, User, utcnow
+from buddy.models import (
+    AmbassadorPair,
+    AuditEvent,
+    AvoidPair,
+    Family,
+    MatchRun,
+    Person,
+    User,
+    utcnow,
+)
+from buddy.services import ServiceError
 from buddy.settings import CONFIG_DIR
 from matching import synthetic
 
@@ -62,8 +72,16 @@ def loaded(session: Session) -> bool:
     return admin is not None
 
 
+def real_accounts(session: Session) -> int:
+    """How many accounts are not demo accounts."""
+    return session.scalar(sa.select(sa.func.count()).select_from(User).where(
+        sa.not_(User.email.like(f"%@{DEMO_DOMAIN}")))) or 0
+
+
 def clear(session: Session) -> None:
-    """Delete every demo account (and, by cascade, their profiles and messages)."""
+    """Delete every demo account and every match (demo databases hold nothing else)."""
+    for table in (AmbassadorPair, AvoidPair, Family, MatchRun):
+        session.execute(sa.delete(table))
     demo_users = sa.select(User.id).where(User.email.like(f"%@{DEMO_DOMAIN}"))
     session.execute(sa.update(AuditEvent).where(AuditEvent.actor_id.in_(demo_users))
                     .values(actor_id=None))
@@ -72,7 +90,14 @@ def clear(session: Session) -> None:
 
 
 def load(*, session: Session, seed: int, password: str) -> dict[str, int]:
-    """Replace the demo data with the seeded national cohort and staff accounts."""
+    """Replace the demo data with the seeded national cohort and staff accounts.
+
+    :raises ServiceError: when the database holds real accounts (demo data is for demo
+        databases only, and loading it deletes every match).
+    """
+    if real := real_accounts(session):
+        raise ServiceError(f"This database has {real} real accounts: load demo data only "
+                           "into a database of its own (set BUDDY_DATABASE_URL)")
     with open(CONFIG_DIR / "demo.toml", "rb") as fh:
         demo_cfg = tomllib.load(fh)
     names = _names()
@@ -135,7 +160,10 @@ def load(*, session: Session, seed: int, password: str) -> dict[str, int]:
             share_phone=rng.random() < 0.7,
             setting=p.get("setting") if p["role"] != "newcomer" else None,
             capacity=p.get("capacity"),
-            can_anchor=bool(p.get("can_anchor")),
+            # The cohort's default (spec/matching.md): ST3 and qualified primary care anchor.
+            can_anchor=p["role"] == "buddy" and bool(p.get(
+                "can_anchor", p["stage"] in ("ST3", "qualified")
+                and p.get("setting") == "primary")),
             gmc_number=f"{rng.randrange(10**6, 10**7):07d}" if p["role"] != "newcomer" else None,
             status=status,
             contact_consent_at=now,

@@ -1,0 +1,59 @@
+"""A DA lead runs, edits and publishes a match for a demo region in Chromium."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+from sqlmodel import select
+
+from buddy import demo
+from buddy.models import Family, MatchRun
+
+pytestmark = pytest.mark.browser
+PASSWORD = "demo password 123"
+
+
+@pytest.fixture
+def demo_data(app, session):
+    with app.app_context():
+        demo.load(session=session, seed=2027, password=PASSWORD)
+
+
+def test_lead_runs_edits_and_publishes_a_demo_region(demo_data, live_server, browser, session,
+                                                    tmp_path):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(live_server + "/login")
+    page.get_by_label("Email address").fill("lead.thames-valley@example.org")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Match runs").click()
+    expect(page.get_by_role("heading", name="Match runs: Thames Valley")).to_be_visible()
+    page.get_by_label("Time limit").select_option("10")
+    page.get_by_role("button", name="Start match run").click()
+
+    # The page refreshes itself while the run works, then shows the draft.
+    expect(page.get_by_text("Draft: not yet visible to members")).to_be_visible(timeout=90_000)
+    expect(page.locator("#metrics")).to_contain_text("Newcomers with a family")
+    page.screenshot(path=str(tmp_path / "run-draft.png"), full_page=False)
+
+    # Lock the first family, then take a newcomer out of another one.
+    first = page.locator(".nhsuk-card[id^=family-]").first
+    first.get_by_role("button", name=re.compile("^Lock")).click()
+    expect(page.get_by_text("Family locked")).to_be_visible()
+    second = page.locator(".nhsuk-card[id^=family-]").nth(1)
+    second.get_by_role("button", name=re.compile("^Remove")).first.click()
+    expect(page.get_by_text("Removed from the draft")).to_be_visible()
+    expect(page.locator("#unmatched")).to_contain_text("Newcomers without a family")
+
+    page.get_by_role("button", name="Publish").click()
+    expect(page.get_by_text("Published: members can see their families")).to_be_visible()
+    context.close()
+
+    run = session.exec(select(MatchRun).where(MatchRun.region == "thames-valley")).one()
+    assert run.status == "published"
+    families = session.exec(select(Family).where(Family.run_id == run.id)).all()
+    assert families and all(f.status == "published" for f in families)
+    assert any(f.locked for f in families)

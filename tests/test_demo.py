@@ -1,0 +1,70 @@
+"""Demo data: all 11 regions in realistic proportions, with working demo accounts."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import phonenumbers
+import pytest
+from sqlmodel import select
+
+from buddy import demo, reference
+from buddy.models import Person, User
+from buddy.services import ServiceError
+from tests.factories import login
+
+PASSWORD = "demo password 123"
+
+
+@pytest.fixture
+def loaded(app, session):
+    with app.app_context():
+        return demo.load(session=session, seed=7, password=PASSWORD)
+
+
+def test_demo_covers_every_region_in_realistic_proportions(loaded, session):
+    assert loaded["DA leads"] == 11 and loaded["admins"] == 1
+    assert 2000 <= loaded["newcomers"] <= 2400  # about 2,200 (reference/domain.md)
+    assert 2100 <= loaded["buddies"] + loaded["ambassadors"] <= 2500
+    assert 450 <= loaded["ambassadors"] <= 560
+    people = session.exec(select(Person)).all()
+    newcomers = [p for p in people if p.role == "newcomer"]
+    by_region = Counter(p.region for p in newcomers)
+    assert set(by_region) == set(reference.regions())
+    assert by_region["london"] > by_region["thames-valley"]  # London is bigger
+    # Country of qualification: India and Pakistan about 20% each of those who shared it.
+    shared = [p.country for p in newcomers if p.country and p.country != "GB"]
+    shares = {c: n / len(shared) for c, n in Counter(shared).items()}
+    assert 0.15 < shares["IN"] < 0.25 and 0.15 < shares["PK"] < 0.25
+    # About 65% agreed to the optional fields; nobody else has any stored.
+    consented = sum(p.sensitive_consent_at is not None for p in people) / len(people)
+    assert 0.6 < consented < 0.7
+    assert all(not p.languages and p.country is None for p in people
+               if p.sensitive_consent_at is None)
+    # Every scheme belongs to its region, every number is a valid mobile in E.164.
+    assert all(p.scheme in reference.regions()[p.region].schemes for p in people if p.scheme)
+    for p in people[:300]:
+        number = phonenumbers.parse(p.phone)
+        assert phonenumbers.is_valid_number(number) and p.phone.startswith("+")
+    assert any(p.status == "pending" for p in people if p.role != "newcomer")
+    assert all(p.can_anchor == (p.role == "buddy" and p.stage in ("ST3", "qualified")
+                                and p.setting == "primary") for p in people)
+
+
+def test_demo_accounts_sign_in(loaded, app):
+    for email, home in [("admin@example.org", "/admin/"),
+                        ("lead.north-east@example.org", "/lead/")]:
+        assert login(app.test_client(), email, PASSWORD).headers["Location"] == home
+
+
+def test_loading_again_replaces_the_demo_data(loaded, app, session):
+    with app.app_context():
+        again = demo.load(session=session, seed=7, password=PASSWORD)
+    assert again == loaded
+    assert len(session.exec(select(User)).all()) == sum(loaded.values())
+
+
+def test_demo_refuses_a_database_with_real_accounts(app, session, factory):
+    factory.newcomer(email="real.person@nhs.net")
+    with app.app_context(), pytest.raises(ServiceError, match="1 real accounts"):
+        demo.load(session=session, seed=7, password=PASSWORD)
