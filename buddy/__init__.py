@@ -76,13 +76,14 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from buddy.messaging import views as messaging
-    from buddy.views import account, admin, auth, family, lead, main, runs, signup
+    from buddy.views import account, admin, auth, dashboard, family, lead, main, runs, signup
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(signup.bp, url_prefix="/join")
     app.register_blueprint(account.bp, url_prefix="/account")
     app.register_blueprint(lead.bp, url_prefix="/lead")
+    app.register_blueprint(dashboard.bp, url_prefix="/lead")
     app.register_blueprint(admin.bp, url_prefix="/admin")
     app.register_blueprint(runs.bp, url_prefix="/lead/runs")
     app.register_blueprint(family.bp, url_prefix="/family")
@@ -101,6 +102,17 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["percent"] = lambda v: "not applicable" if v is None else f"{v:.0%}"
     app.jinja_env.filters["datetime"] = lambda d: f"{d:%-d %b %Y, %H:%M} UTC" if d else ""
     app.jinja_env.filters["readable"] = readable
+    app.jinja_env.filters["age"] = age
+
+
+def age(delta) -> str:
+    """A time span in plain words: "3 days", "5 hours", "12 minutes"."""
+    seconds = max(0, int(delta.total_seconds()))
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return "less than a minute"
 
 
 def register_errorhandlers(app: Flask) -> None:

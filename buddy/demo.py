@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import tomllib
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 
 import phonenumbers
 import sqlalchemy as sa
@@ -17,11 +17,13 @@ from phonenumbers import timezone as phone_timezones
 from sqlmodel import Session
 
 from buddy import passwords, reference
+from buddy.messaging.models import CheckIn, Flag
 from buddy.models import (
     AmbassadorPair,
     AuditEvent,
     AvoidPair,
     Family,
+    FamilyMember,
     MatchRun,
     Person,
     User,
@@ -182,7 +184,88 @@ def load(*, session: Session, seed: int, password: str) -> dict[str, int]:
 
     session.add_all(user for user, _ in rows)
     session.flush()
-    session.add_all(Person(user_id=user.id, **profile) for user, profile in rows)
+    people = [Person(user_id=user.id, **profile) for user, profile in rows]
+    session.add_all(people)
+    session.flush()
+    counts["families"] = _history(session, rng, people, now)
     session.add(AuditEvent(action="demo_loaded", detail={"seed": seed, **counts}))
     session.commit()
     return counts
+
+
+# Shares of check-ins answered at each day after arrival, and of answers asking for a call.
+ANSWER_RATE = {7: 0.72, 28: 0.58, 56: 0.47, 91: 0.41}
+CALL_RATE = 0.08
+UNCLEAR_RATE = 0.03
+EARLIER_COHORT = 0.3
+
+
+def _history(session: Session, rng: random.Random, people: list[Person], now) -> int:
+    """An earlier intake that has already arrived: published families, answered check-ins
+    and flags, so that the dashboard has something to show. Returns the families made."""
+    today = now.date()
+    made = 0
+    by_region: dict[str, list[Person]] = {}
+    for p in people:
+        by_region.setdefault(p.region, []).append(p)
+        # Sign-ups spread over the last six months, as they arrive through a year.
+        p.created_at = p.updated_at = now - timedelta(days=rng.uniform(0, 182))
+    for region, members in sorted(by_region.items()):
+        newcomers = [p for p in members if p.role == "newcomer" and p.status == "active"]
+        earlier = newcomers[: int(len(newcomers) * EARLIER_COHORT)]
+        anchors = [p for p in members if p.can_anchor and p.status == "active"]
+        helpers = [p for p in members if p.role == "buddy" and not p.can_anchor
+                   and p.status == "active"]
+        for p in earlier:
+            p.arrival_date = today - timedelta(days=rng.randint(100, 120))
+        published = datetime.combine(today - timedelta(days=130), time(10), tzinfo=UTC)
+        for anchor in anchors:
+            # Keep the family rules (spec/matching.md): capacity, same-gender anchors.
+            fits = [p for p in earlier if not p.same_gender_anchor or p.gender == anchor.gender]
+            group = fits[: min(3, anchor.capacity or 0)]
+            if not group:
+                continue
+            earlier = [p for p in earlier if p not in group]
+            made += 1
+            family = Family(code=f"{region}-{made:03d}", region=region, status="published",
+                            published_at=published)
+            session.add(family)
+            session.flush()
+            places = [(anchor, "anchor")] + [(p, "newcomer") for p in group]
+            helper = next((h for h in helpers if (h.capacity or 0) >= len(group)), None)
+            if helper is not None:
+                helpers.remove(helper)
+                places.append((helper, "buddy"))
+            for person, place in places:
+                session.add(FamilyMember(family_id=family.id, person_id=person.id, place=place,
+                                         reasons=["placed by an earlier match run"]))
+            for newcomer in group:
+                _check_ins(session, rng, newcomer, now)
+    return made
+
+
+def _check_ins(session: Session, rng: random.Random, person: Person, now) -> None:
+    for day, rate in ANSWER_RATE.items():
+        sent = datetime.combine(person.arrival_date + timedelta(days=day), time(10), tzinfo=UTC)
+        if sent > now:
+            continue
+        answer = None
+        if rng.random() < rate:
+            answer = "call" if rng.random() < CALL_RATE else "ok"
+        check_in = CheckIn(person_id=person.id, region=person.region, day=day,
+                           channel=person.channel, sent_at=sent, answer=answer,
+                           answered_at=sent + timedelta(hours=rng.randint(1, 30)) if answer
+                           else None, answer_channel=person.channel if answer else None)
+        session.add(check_in)
+        session.flush()
+        unclear = answer is None and rng.random() < UNCLEAR_RATE
+        if answer == "call" or unclear:
+            # Older flags have mostly been dealt with; recent ones wait in the queue.
+            age = (now - sent).days
+            status = "open" if age < 20 or rng.random() < 0.15 else rng.choice(
+                ["contacted", "resolved"])
+            session.add(Flag(person_id=person.id, region=person.region,
+                             reason="asked_for_call" if answer == "call" else "unclear_reply",
+                             text="2" if answer == "call" else "when is induction??",
+                             check_in_id=check_in.id, status=status,
+                             created_at=sent + timedelta(hours=2)))

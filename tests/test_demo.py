@@ -22,7 +22,14 @@ def loaded(app, session):
         return demo.load(session=session, seed=7, password=PASSWORD)
 
 
-def test_demo_covers_every_region_in_realistic_proportions(loaded, session):
+def test_demo_data_is_realistic_keeps_the_rules_and_signs_in(loaded, app, session):
+    """One load (about 10 s), three checks: proportions, family rules, demo accounts."""
+    check_proportions(loaded, session)
+    check_family_rules(session)
+    check_accounts(app)
+
+
+def check_proportions(loaded, session):
     assert loaded["DA leads"] == 11 and loaded["admins"] == 1
     assert 2000 <= loaded["newcomers"] <= 2400  # about 2,200 (reference/domain.md)
     assert 2100 <= loaded["buddies"] + loaded["ambassadors"] <= 2500
@@ -51,7 +58,28 @@ def test_demo_covers_every_region_in_realistic_proportions(loaded, session):
                                 and p.setting == "primary") for p in people)
 
 
-def test_demo_accounts_sign_in(loaded, app):
+def check_family_rules(session):
+    """The earlier intake's families pass the optimiser's own rule check, region by region."""
+    import matching
+    from buddy.services.cohorts import family_cohort, key, published_families
+
+    for region in reference.regions():
+        cohort = matching.load_cohort(family_cohort(session, region))
+        families = []
+        for family, members in published_families(session, region):
+            families.append({
+                "id": family.code, "region": region,
+                "anchor": next(key(p) for m, p in members if m.place == "anchor"),
+                "buddies": [key(p) for m, p in members if m.place == "buddy"],
+                "newcomers": [key(p) for m, p in members if m.place == "newcomer"]})
+        placed = {n for f in families for n in f["newcomers"]}
+        result = {"kind": "families", "families": families, "settings": {},
+                  "unmatched": [{"id": p.id, "reason": "later"} for p in cohort.role("newcomer")
+                                if p.id not in placed]}
+        assert families and matching.validate(cohort, result) == []
+
+
+def check_accounts(app):
     for email, home in [("admin@example.org", "/admin/"),
                         ("lead.north-east@example.org", "/lead/")]:
         assert login(app.test_client(), email, PASSWORD).headers["Location"] == home
@@ -61,7 +89,9 @@ def test_loading_again_replaces_the_demo_data(loaded, app, session):
     with app.app_context():
         again = demo.load(session=session, seed=7, password=PASSWORD)
     assert again == loaded
-    assert len(session.exec(select(User)).all()) == sum(loaded.values())
+    people = sum(loaded[k] for k in ("admins", "DA leads", "newcomers", "buddies", "ambassadors"))
+    assert len(session.exec(select(User)).all()) == people
+    assert loaded["families"] > 200  # an earlier intake, already in families
 
 
 def test_demo_refuses_a_database_with_real_accounts(app, session, factory):

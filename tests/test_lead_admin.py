@@ -27,7 +27,7 @@ def test_lead_sees_only_their_regions_pending_volunteers(lead_client, factory):
     page = lead_client.get("/lead/volunteers").get_data(as_text=True)
     assert "Wessex Volunteer" in page and "London Volunteer" not in page
     assert f"/lead/volunteers/{mine.id}" in page
-    assert "1 volunteer waiting" in lead_client.get("/lead/").get_data(as_text=True)
+    assert "1 waiting for approval" in lead_client.get("/lead/").get_data(as_text=True)
 
 
 @pytest.mark.parametrize(("decision", "status"), [("approve", "active"), ("decline", "declined")])

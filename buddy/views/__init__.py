@@ -9,7 +9,7 @@ def home_for(user) -> str:
     """Where a signed-in user lands."""
     return {
         "admin": url_for("admin.index"),
-        "lead": url_for("lead.index"),
+        "lead": url_for("dashboard.index"),
     }.get(user.role, url_for("account.index"))
 
 

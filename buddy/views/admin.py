@@ -56,3 +56,29 @@ def lead_region(lead_id: int):
     else:
         flash(f"{lead.full_name} now leads {reference.regions()[lead.region].name}", "success")
     return redirect(url_for("admin.index"))
+
+
+@bp.get("/indicators")
+@role_required("admin")
+def indicators_table():
+    from datetime import date
+
+    from buddy.services import indicators
+
+    table = indicators.national(get_session(), list(reference.regions()), date.today())
+    return render_template("admin/indicators.html", table=table, reference=reference,
+                           definitions=indicators.DEFINITIONS)
+
+
+@bp.get("/indicators.csv")
+@role_required("admin")
+def indicators_csv():
+    from datetime import date
+
+    from flask import Response
+
+    from buddy.services import exports
+
+    return Response(exports.national_csv(get_session(), date.today()), mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="buddy-national.csv"',
+                             "Cache-Control": "no-store"})

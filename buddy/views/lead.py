@@ -1,4 +1,4 @@
-"""DA lead pages: volunteers of the lead's own region."""
+"""DA lead pages: volunteers of the lead's own region (the dashboard is views/dashboard.py)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,6 @@ from buddy.services import NotFound, ServiceError, volunteers
 
 bp = Blueprint("lead", __name__)
 STATUSES = {"pending": "Waiting for approval", "active": "Approved", "declined": "Declined"}
-
-
-@bp.get("/")
-@role_required("lead", "admin")
-def index():
-    pending = volunteers.volunteers(get_session(), lead=current_user.row)
-    return render_template("lead/index.html", pending=pending, reference=reference)
 
 
 @bp.get("/volunteers")

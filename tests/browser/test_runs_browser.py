@@ -45,7 +45,7 @@ def test_lead_runs_edits_and_publishes_a_demo_region(demo_data, live_server, bro
     expect(page.get_by_text("Family locked")).to_be_visible()
     second = page.locator(".nhsuk-card[id^=family-]").nth(1)
     second.get_by_role("button", name=re.compile("^Remove")).first.click()
-    expect(page.get_by_text("Removed from the draft")).to_be_visible()
+    expect(page.get_by_text("Removed from the draft. Re-optimising")).to_be_visible()
     expect(page.locator("#unmatched")).to_contain_text("Newcomers without a family")
 
     page.get_by_role("button", name="Publish").click()

@@ -1,0 +1,101 @@
+"""CSV exports of a region (people, families, check-ins, flags, indicators) and the nation.
+
+Only fields a DA lead may see go out; sensitive answers only for people who agreed to them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from datetime import date
+
+from sqlmodel import Session, select
+
+from buddy import reference
+from buddy.messaging.models import CheckIn, Flag
+from buddy.models import Family, FamilyMember, Person
+from buddy.services import indicators
+
+
+def _safe(value) -> str:
+    """A cell that a spreadsheet will show, never run: formulas are neutralised."""
+    text = "" if value is None else str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+def _csv(header: list[str], rows: Iterable[Iterable]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([_safe(v) for v in row])
+    return out.getvalue()
+
+
+def people_csv(session: Session, region: str, today: date) -> str:
+    people = session.exec(select(Person).where(Person.region == region)
+                          .order_by(Person.role, Person.id)).all()
+    return _csv(
+        ["id", "name", "role", "status", "stage", "setting", "scheme", "arrival_date",
+         "channel", "interests", "wants_ambassador", "capacity", "can_anchor", "country",
+         "languages", "signed_up"],
+        ([p.id, p.full_name, p.role, p.status, p.stage, p.setting or "",
+          reference.scheme_name(p.region, p.scheme), p.arrival_date or "", p.channel,
+          " ".join(p.interests), p.wants_ambassador, "" if p.capacity is None else p.capacity,
+          p.can_anchor, p.country or "", " ".join(p.languages), p.created_at.date()]
+         for p in people))
+
+
+def families_csv(session: Session, region: str, today: date) -> str:
+    rows = session.exec(
+        select(Family, FamilyMember, Person)
+        .join(FamilyMember, FamilyMember.family_id == Family.id)
+        .join(Person, Person.id == FamilyMember.person_id)
+        .where(Family.region == region, Family.status == "published")
+        .order_by(Family.code, FamilyMember.id)).all()
+    return _csv(["family", "published", "person_id", "name", "place", "stage", "setting"],
+                ([f.code, f.published_at.date() if f.published_at else "", p.id, p.full_name,
+                  m.place, p.stage, p.setting or ""] for f, m, p in rows))
+
+
+def check_ins_csv(session: Session, region: str, today: date) -> str:
+    rows = session.exec(
+        select(CheckIn, Person).join(Person, Person.id == CheckIn.person_id)
+        .where(CheckIn.region == region).order_by(CheckIn.person_id, CheckIn.day)).all()
+    return _csv(["person_id", "name", "day", "channel", "sent", "answer", "answered"],
+                ([c.person_id, p.full_name, c.day, c.channel, c.sent_at or "", c.answer or "",
+                  c.answered_at or ""] for c, p in rows))
+
+
+def flags_csv(session: Session, region: str, today: date) -> str:
+    rows = session.exec(
+        select(Flag, Person).join(Person, Person.id == Flag.person_id)
+        .where(Flag.region == region).order_by(Flag.created_at, Flag.id)).all()
+    return _csv(["flag_id", "person_id", "name", "reason", "text", "status", "raised",
+                 "handled", "note"],
+                ([f.id, f.person_id, p.full_name, f.reason, f.text, f.status, f.created_at,
+                  f.handled_at or "", f.note or ""] for f, p in rows))
+
+
+def indicators_csv(session: Session, region: str, today: date) -> str:
+    row = indicators.summary(session, region, today)
+    return _csv(["region", *row], [[region, *row.values()]])
+
+
+def national_csv(session: Session, today: date) -> str:
+    """Every region's indicators, small numbers suppressed (for reports beyond a region)."""
+    table = indicators.national(session, list(reference.regions()), today)
+    header = list(next(iter(table.values())))
+    return _csv(["region", *header], ([region, *row.values()] for region, row in table.items()))
+
+
+REGION_EXPORTS = {
+    "people": people_csv,
+    "families": families_csv,
+    "check-ins": check_ins_csv,
+    "flags": flags_csv,
+    "indicators": indicators_csv,
+}

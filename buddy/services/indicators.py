@@ -1,0 +1,191 @@
+"""The programme's indicators: one function per figure, the same for every region.
+
+The dashboard, the national table and the CSV exports all read these functions, so a figure
+means the same everywhere. DEFINITIONS is printed under the national table.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import UTC, date, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, func, select
+
+import matching
+from buddy.messaging.models import CheckIn, Flag
+from buddy.models import Family, FamilyMember, Person
+from buddy.services.cohorts import family_cohort, key, published_families
+
+CHECK_IN_DAYS = (7, 28, 56, 91)
+ENGAGED_FROM_DAY = 56
+UPCOMING_DAYS = 60
+SMALL = 5  # cells below this are shown as "<5" outside their region
+
+PIPELINE = ("signed_up", "matched", "arrived", "first_check_in_answered", "engaged_8_weeks")
+DEFINITIONS = {
+    "signed_up": "Newcomers who have signed up, whatever their status now.",
+    "approved_volunteers": "Buddies and ambassadors approved by the DA lead and active now.",
+    "matched": "Newcomers in a published buddy family.",
+    "arrived": "Newcomers whose arrival or start date has passed.",
+    "first_check_in_answered": "Newcomers who answered their first check-in (arrival + 7 days).",
+    "engaged_8_weeks": "Newcomers who answered a check-in 8 weeks or more after arrival "
+                       "(day 56 or 91).",
+    "spare_capacity": "Newcomers that active buddies could still take: each buddy's capacity "
+                      "less the newcomers in their published family.",
+    "arrivals_without_family": f"Active newcomers arriving in the next {UPCOMING_DAYS} days "
+                               "who are not in a published family.",
+    "open_flags": "Flags (a call asked for, an unclear reply, a failed message) not yet "
+                  "contacted or resolved.",
+}
+
+
+def newcomers_in_families(session: Session, region: str) -> set[int]:
+    return set(session.exec(
+        select(FamilyMember.person_id).join(Family, Family.id == FamilyMember.family_id)
+        .where(Family.region == region, Family.status == "published",
+               FamilyMember.place == "newcomer")).all())
+
+
+def pipeline(session: Session, region: str, today: date) -> dict[str, int]:
+    """Counts of newcomers at each step, signed up to still engaged at 8 weeks."""
+    signed_up = session.scalar(select(func.count()).select_from(Person).where(
+        Person.region == region, Person.role == "newcomer")) or 0
+    arrived = session.scalar(select(func.count()).select_from(Person).where(
+        Person.region == region, Person.role == "newcomer",
+        Person.status.in_(["active", "paused"]), Person.arrival_date <= today)) or 0
+    answered = _answered_people(session, region)
+    return {
+        "signed_up": signed_up,
+        "matched": len(newcomers_in_families(session, region)),
+        "arrived": arrived,
+        "first_check_in_answered": len(answered[7]),
+        "engaged_8_weeks": len(answered[56] | answered[91]),
+    }
+
+
+def _answered_people(session: Session, region: str) -> dict[int, set[int]]:
+    rows = session.exec(select(CheckIn.day, CheckIn.person_id).where(
+        CheckIn.region == region, CheckIn.answer.is_not(None))).all()
+    out: dict[int, set[int]] = defaultdict(set)
+    for day, person_id in rows:
+        out[day].add(person_id)
+    return out
+
+
+def approved_volunteers(session: Session, region: str) -> int:
+    return session.scalar(select(func.count()).select_from(Person).where(
+        Person.region == region, Person.role.in_(["buddy", "ambassador"]),
+        Person.status == "active")) or 0
+
+
+def spare_capacity(session: Session, region: str) -> int:
+    """Sum over active buddies of capacity less the newcomers in their published family."""
+    taken: dict[int, int] = {}
+    for _family, members in published_families(session, region):
+        newcomers = sum(1 for m, _ in members if m.place == "newcomer")
+        for member, _person in members:
+            if member.place != "newcomer":
+                taken[member.person_id] = newcomers
+    buddies = session.exec(select(Person.id, Person.capacity).where(
+        Person.region == region, Person.role == "buddy", Person.status == "active")).all()
+    return sum(max(0, (capacity or 0) - taken.get(pid, 0)) for pid, capacity in buddies)
+
+
+def arrivals_without_family(session: Session, region: str, today: date) -> list[Person]:
+    """Active newcomers arriving within UPCOMING_DAYS who have no published family, soonest first."""
+    placed = newcomers_in_families(session, region)
+    people = session.exec(select(Person).where(
+        Person.region == region, Person.role == "newcomer", Person.status == "active",
+        Person.arrival_date >= today, Person.arrival_date <= today + timedelta(days=UPCOMING_DAYS))
+        .order_by(Person.arrival_date, Person.id)).all()
+    return [p for p in people if p.id not in placed]
+
+
+def open_flags(session: Session, region: str) -> int:
+    return session.scalar(select(func.count()).select_from(Flag).where(
+        Flag.region == region, Flag.status == "open")) or 0
+
+
+def check_in_response(session: Session, region: str) -> dict[int, dict[str, int]]:
+    """For each check-in day: how many were sent and how many answered."""
+    rows = session.exec(select(CheckIn.day, func.count(), func.count(CheckIn.answer))
+                        .where(CheckIn.region == region, CheckIn.sent_at.is_not(None))
+                        .group_by(CheckIn.day)).all()
+    found = {day: {"sent": sent, "answered": answered} for day, sent, answered in rows}
+    return {day: found.get(day, {"sent": 0, "answered": 0}) for day in CHECK_IN_DAYS}
+
+
+def weekly_activity(session: Session, region: str, today: date, weeks: int = 26
+                    ) -> list[tuple[date, int, int]]:
+    """(week start, sign-ups, newcomers matched) for the last `weeks` weeks."""
+    start = today - timedelta(days=today.weekday()) - timedelta(weeks=weeks - 1)
+    since = datetime.combine(start, datetime.min.time(), tzinfo=UTC)
+    signups = session.exec(select(Person.created_at).where(
+        Person.region == region, Person.role == "newcomer", Person.created_at >= since)).all()
+    matches = session.exec(
+        select(Family.published_at).join(FamilyMember, FamilyMember.family_id == Family.id)
+        .where(Family.region == region, Family.status == "published",
+               FamilyMember.place == "newcomer", Family.published_at >= since)).all()
+
+    def week(moment: datetime) -> date:
+        day = moment.astimezone(UTC).date()
+        return day - timedelta(days=day.weekday())
+
+    s, m = Counter(week(t) for t in signups), Counter(week(t) for t in matches if t)
+    return [(start + timedelta(weeks=i), s[start + timedelta(weeks=i)],
+             m[start + timedelta(weeks=i)]) for i in range(weeks)]
+
+
+def quality_by_group(session: Session, region: str) -> dict | None:
+    """The optimiser's metrics of the published families, per group of newcomers."""
+    families = published_families(session, region)
+    if not families:
+        return None
+    cohort_data = family_cohort(session, region)
+    cohort = matching.load_cohort({**cohort_data, "locked": []})
+    known = {p["id"] for p in cohort_data["people"]}
+    result = {"version": 1, "kind": "families", "families": [], "unmatched": []}
+    for family, members in families:
+        anchor = next((key(p) for m, p in members if m.place == "anchor"), None)
+        if anchor is None or anchor not in known:
+            continue
+        result["families"].append({
+            "id": family.code, "region": region, "anchor": anchor,
+            "buddies": [key(p) for m, p in members if m.place == "buddy" and key(p) in known],
+            "newcomers": [key(p) for m, p in members if m.place == "newcomer"
+                          and key(p) in known]})
+    return matching.metrics(cohort, result)["fairness"]
+
+
+def summary(session: Session, region: str, today: date) -> dict[str, int]:
+    """The indicators table row of one region (the figures in DEFINITIONS)."""
+    row = pipeline(session, region, today)
+    row.update(
+        approved_volunteers=approved_volunteers(session, region),
+        spare_capacity=spare_capacity(session, region),
+        arrivals_without_family=len(arrivals_without_family(session, region, today)),
+        open_flags=open_flags(session, region),
+    )
+    return row
+
+
+def suppress(value: int) -> int | str:
+    """Small numbers are hidden outside their region so that no one can be identified."""
+    return "<5" if value < SMALL else value
+
+
+def national(session: Session, regions: list[str], today: date) -> dict[str, dict]:
+    """The indicators of every region, small numbers suppressed."""
+    return {region: {k: suppress(v) for k, v in summary(session, region, today).items()}
+            for region in regions}
+
+
+def oldest_open_flag_age(session: Session, region: str, now: datetime) -> timedelta | None:
+    oldest = session.scalar(select(sa.func.min(Flag.created_at)).where(
+        Flag.region == region, Flag.status == "open"))
+    if oldest is None:
+        return None
+    if oldest.tzinfo is None:  # SQLite through a bare aggregate returns a naive value
+        oldest = oldest.replace(tzinfo=UTC)
+    return now - oldest

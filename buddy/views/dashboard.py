@@ -1,0 +1,119 @@
+"""The DA lead's dashboard, flags queue and CSV exports, region by region."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from buddy import charts, reference, scoping
+from buddy.auth import role_required
+from buddy.db import get_session
+from buddy.models import utcnow
+from buddy.services import NotFound, ServiceError, exports, flags, indicators
+from buddy.services import volunteers as volunteer_service
+
+bp = Blueprint("dashboard", __name__)
+
+
+def _region() -> str:
+    region = current_user.region or request.values.get("region") or next(iter(reference.regions()))
+    try:
+        return scoping.check_region(current_user.row, region)
+    except NotFound:
+        abort(404)
+
+
+@bp.get("/")
+@role_required("lead", "admin")
+def index():
+    session, region, today = get_session(), _region(), date.today()
+    summary = indicators.summary(session, region, today)
+    weeks = indicators.weekly_activity(session, region, today)
+    response = indicators.check_in_response(session, region)
+    fairness = indicators.quality_by_group(session, region)
+    charts_ = {
+        "activity": charts.bar_chart(
+            "Sign-ups and newcomers matched, week by week",
+            [f"{w:%d %b}" for w, _, _ in weeks],
+            [("Signed up", [s for _, s, _ in weeks]), ("Matched", [m for _, _, m in weeks])],
+            label_every=4),
+        "response": charts.bar_chart(
+            "Check-ins answered, by days after arrival",
+            [f"Day {d}" for d in response],
+            [("Answered", [r["answered"] / r["sent"] if r["sent"] else 0
+                           for r in response.values()])], percent=True),
+    }
+    if fairness:
+        groups = fairness["country"]["groups"]
+        charts_["fairness"] = charts.bar_chart(
+            "Share of matched newcomers who share a language or interest, by country group",
+            [reference.countries().get(g, g.capitalize()) for g in groups],
+            [("Language", [v["language"] or 0 for v in groups.values()]),
+             ("Interest", [v["interest"] or 0 for v in groups.values()])], percent=True)
+    return render_template(
+        "dashboard/index.html", region=region, summary=summary, weeks=weeks,
+        response=response, fairness=fairness, charts=charts_,
+        definitions=indicators.DEFINITIONS, reference=reference,
+        pending=[p for p in volunteer_service.volunteers(session, lead=current_user.row)
+                 if p.region == region],
+        upcoming=indicators.arrivals_without_family(session, region, today),
+        queue=flags.queue(session, current_user.row, region)[:10],
+        oldest=indicators.oldest_open_flag_age(session, region, utcnow()),
+        now=utcnow(), reasons=flags.REASONS)
+
+
+@bp.get("/flags")
+@role_required("lead", "admin")
+def flag_queue():
+    region = _region()
+    status = request.args.get("status", "open")
+    if status not in ("open", "contacted", "resolved"):
+        status = "open"
+    rows = flags.queue(get_session(), current_user.row, region, status=status)
+    return render_template("dashboard/flags.html", rows=rows, status=status, region=region,
+                           reasons=flags.REASONS, now=utcnow(), reference=reference)
+
+
+@bp.get("/flags/<int:flag_id>")
+@role_required("lead", "admin")
+def flag(flag_id: int):
+    session = get_session()
+    try:
+        item, person = flags.get(session, current_user.row, flag_id)
+    except NotFound:
+        abort(404)
+    return render_template("dashboard/flag.html", flag=item, person=person,
+                           reasons=flags.REASONS, now=utcnow(),
+                           colleagues=flags.colleagues(session, item.region))
+
+
+@bp.post("/flags/<int:flag_id>")
+@role_required("lead", "admin")
+def update_flag(flag_id: int):
+    assign = request.form.get("assign_to", "")
+    try:
+        flags.act(get_session(), lead=current_user.row, flag_id=flag_id,
+                  action=request.form.get("action") or None, note=request.form.get("note"),
+                  assign_to=int(assign) if assign.isdigit() else None)
+    except NotFound:
+        abort(404)
+    except ServiceError as exc:
+        for message in exc.errors.values():
+            flash(message, "error")
+        return redirect(url_for("dashboard.flag", flag_id=flag_id))
+    flash("Flag updated", "success")
+    return redirect(url_for("dashboard.flag_queue"))
+
+
+@bp.get("/export/<name>.csv")
+@role_required("lead", "admin")
+def export(name: str):
+    if name not in exports.REGION_EXPORTS:
+        abort(404)
+    region = _region()
+    body = exports.REGION_EXPORTS[name](get_session(), region, date.today())
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="buddy-{region}-{name}.csv"',
+        "Cache-Control": "no-store"})

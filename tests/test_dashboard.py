@@ -1,0 +1,212 @@
+"""The DA lead's dashboard, flags and exports, checked against a hand-counted region."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from buddy.messaging.models import CheckIn, Flag
+from buddy.models import AuditEvent, Family, FamilyMember, Person, User
+from buddy.services import indicators
+from tests.factories import login
+
+REGION = "wessex"
+TODAY = date.today()
+NOW = datetime.now(UTC)
+
+
+def arrive(session, person, days_ago: int) -> Person:
+    person = session.get(Person, person.id)
+    person.arrival_date = TODAY - timedelta(days=days_ago)
+    session.add(person)
+    session.commit()
+    return person
+
+
+def check_in(session, person, day: int, answer: str | None) -> CheckIn:
+    row = CheckIn(person_id=person.id, region=REGION, day=day, channel="sms",
+                  sent_at=NOW - timedelta(days=1), answer=answer,
+                  answered_at=NOW if answer else None)
+    session.add(row)
+    session.commit()
+    return row
+
+
+@pytest.fixture
+def region(factory, session) -> dict:
+    """Five newcomers, three buddies, an ambassador and a pending volunteer, hand-counted:
+
+    A and B arrived and are in a published family with anchor 1; C arrives in 10 days and
+    D in 100 days, neither in a family; E arrived but has withdrawn.
+    """
+    kw = {"region": REGION, "scheme": "wessex:poole"}
+    people = {name: factory.newcomer(full_name=f"Newcomer {name}", **kw) for name in "ABCDE"}
+    for name, days in (("A", 30), ("B", 60), ("C", -10), ("D", -100), ("E", 30)):
+        people[name] = arrive(session, people[name], days)
+    e = session.get(Person, people["E"].id)
+    e.status = "withdrawn"
+    session.add(e)
+    session.commit()
+    people["anchor1"] = factory.volunteer(capacity="2", full_name="Anchor One", **kw)
+    people["anchor2"] = factory.volunteer(capacity="2", full_name="Anchor Two", **kw)
+    people["st2"] = factory.volunteer(stage="ST2", capacity="3", can_anchor=None, **kw)
+    people["ambassador"] = factory.volunteer("ambassador", **kw)
+    people["pending"] = factory.volunteer(status="pending", **kw)
+    family = Family(code="wessex-001", region=REGION, status="published", published_at=NOW)
+    session.add(family)
+    session.commit()
+    for key_, place in (("anchor1", "anchor"), ("A", "newcomer"), ("B", "newcomer")):
+        session.add(FamilyMember(family_id=family.id, person_id=people[key_].id, place=place))
+    session.commit()
+    check_in(session, people["A"], 7, "ok")
+    ci = check_in(session, people["B"], 7, "call")
+    check_in(session, people["B"], 28, None)
+    check_in(session, people["B"], 56, "ok")
+    session.add(Flag(person_id=people["B"].id, region=REGION, reason="asked_for_call",
+                     text="2", check_in_id=ci.id, created_at=NOW - timedelta(days=3)))
+    session.add(Flag(person_id=people["A"].id, region=REGION, reason="unclear_reply",
+                     text="??", status="contacted", created_at=NOW - timedelta(days=5)))
+    session.commit()
+    # Another region's newcomer, who must never show up in Wessex figures.
+    factory.newcomer(region="london", full_name="London Newcomer")
+    return people
+
+
+@pytest.fixture
+def lead_client(app, factory):
+    factory.staff("lead", region=REGION, email="lead.wessex@example.org")
+    client = app.test_client()
+    login(client, "lead.wessex@example.org")
+    return client
+
+
+def test_every_figure_matches_the_hand_count(app, session, region):
+    with app.app_context():
+        summary = indicators.summary(session, REGION, TODAY)
+        response = indicators.check_in_response(session, REGION)
+        upcoming = indicators.arrivals_without_family(session, REGION, TODAY)
+    assert summary == {
+        "signed_up": 5, "matched": 2, "arrived": 2, "first_check_in_answered": 2,
+        "engaged_8_weeks": 1, "approved_volunteers": 4,
+        # anchor 1: 2 - 2, anchor 2: 2 - 0, the ST2 buddy: 3 - 0
+        "spare_capacity": 5, "arrivals_without_family": 1, "open_flags": 1,
+    }
+    assert response == {7: {"sent": 2, "answered": 2}, 28: {"sent": 1, "answered": 0},
+                        56: {"sent": 1, "answered": 1}, 91: {"sent": 0, "answered": 0}}
+    assert [p.full_name for p in upcoming] == ["Newcomer C"]
+
+
+def test_dashboard_shows_the_figures_queue_and_charts(lead_client, region):
+    page = lead_client.get("/lead/").get_data(as_text=True)
+    assert "Who needs you (1)" in page
+    assert "Newcomer B</a>: asked for a call, 3 days ago" in page
+    assert "The oldest has waited 3 days" in page
+    assert '<svg class="app-chart"' in page and "<script>" not in page
+    assert "London Newcomer" not in page
+    for figure in ('id="approved">4<', 'id="spare">5<', 'id="upcoming-count">1<'):
+        assert figure in page
+
+
+def test_lead_marks_a_flag_contacted_with_a_note_and_assigns_it(lead_client, session, region,
+                                                                factory):
+    colleague = factory.staff("lead", region=REGION, full_name="Second Lead")
+    flag = session.exec(select(Flag).where(Flag.status == "open")).one()
+    page = lead_client.get(f"/lead/flags/{flag.id}").get_data(as_text=True)
+    assert "Asked for a call" in page and "Second Lead" in page
+    response = lead_client.post(f"/lead/flags/{flag.id}", data={
+        "action": "contacted", "note": "Called, will ring back Friday",
+        "assign_to": str(colleague.id)})
+    assert response.headers["Location"] == "/lead/flags"
+    session.expire_all()
+    flag = session.get(Flag, flag.id)
+    assert (flag.status, flag.assigned_to) == ("contacted", colleague.id)
+    assert "Called, will ring back Friday" in flag.note and flag.handled_at
+    event = session.exec(select(AuditEvent).where(AuditEvent.action == "flag_updated")).one()
+    assert event.detail["status"] == "contacted"
+    assert "Who needs you (0)" in lead_client.get("/lead/").get_data(as_text=True)
+    contacted = lead_client.get("/lead/flags?status=contacted").get_data(as_text=True)
+    assert "Newcomer B" in contacted and "Newcomer A" in contacted
+
+
+def test_flag_actions_are_checked(lead_client, session, region, factory):
+    london_lead = factory.staff("lead", region="london")
+    flag = session.exec(select(Flag).where(Flag.status == "open")).one()
+    for data, message in [({"assign_to": str(london_lead.id)}, "Choose a colleague"),
+                          ({}, "Nothing to change"), ({"action": "delete"}, "Choose contacted")]:
+        page = lead_client.post(f"/lead/flags/{flag.id}", data=data,
+                                follow_redirects=True).get_data(as_text=True)
+        assert message in page
+    session.expire_all()
+    assert session.get(Flag, flag.id).status == "open"
+
+
+def test_another_regions_lead_cannot_reach_flags_or_exports(app, session, region, factory):
+    factory.staff("lead", region="london", email="lead.london@example.org")
+    client = app.test_client()
+    login(client, "lead.london@example.org")
+    flag = session.exec(select(Flag).where(Flag.status == "open")).one()
+    assert client.get(f"/lead/flags/{flag.id}").status_code == 404
+    assert client.post(f"/lead/flags/{flag.id}", data={"action": "resolved"}).status_code == 404
+    # The region field of a lead's request is ignored: they always get their own region.
+    people = client.get("/lead/export/people.csv?region=wessex").get_data(as_text=True)
+    assert "Newcomer A" not in people and "London Newcomer" in people
+    assert "Newcomer B" not in client.get("/lead/?region=wessex").get_data(as_text=True)
+    session.expire_all()
+    assert session.get(Flag, flag.id).status == "open"
+
+
+@pytest.mark.parametrize("name", ["people", "families", "check-ins", "flags", "indicators"])
+def test_exports_hold_the_region_only(lead_client, region, name):
+    response = lead_client.get(f"/lead/export/{name}.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert rows
+    text = response.get_data(as_text=True)
+    assert "London Newcomer" not in text
+
+
+def test_export_figures_match_the_dashboard(lead_client, region):
+    rows = list(csv.DictReader(io.StringIO(
+        lead_client.get("/lead/export/indicators.csv").get_data(as_text=True))))
+    assert rows == [{"region": REGION, "signed_up": "5", "matched": "2", "arrived": "2",
+                     "first_check_in_answered": "2", "engaged_8_weeks": "1",
+                     "approved_volunteers": "4", "spare_capacity": "5",
+                     "arrivals_without_family": "1", "open_flags": "1"}]
+
+
+def test_spreadsheet_formulas_in_names_are_neutralised(lead_client, session, region):
+    person = session.get(Person, region["A"].id)
+    person.full_name = '=HYPERLINK("http://evil.example","click")'
+    session.add(person)
+    session.commit()
+    text = lead_client.get("/lead/export/people.csv").get_data(as_text=True)
+    assert "'=HYPERLINK" in text
+    assert '\r\n=HYPERLINK' not in text and ',=HYPERLINK' not in text
+
+
+def test_national_view_suppresses_small_numbers(app, session, region, factory):
+    factory.staff("admin", email="admin@example.org")
+    client = app.test_client()
+    login(client, "admin@example.org")
+    page = client.get("/admin/indicators").get_data(as_text=True)
+    assert "Definitions" in page and indicators.DEFINITIONS["engaged_8_weeks"] in page
+    rows = list(csv.DictReader(io.StringIO(
+        client.get("/admin/indicators.csv").get_data(as_text=True))))
+    wessex = next(r for r in rows if r["region"] == REGION)
+    assert wessex["signed_up"] == "5" and wessex["spare_capacity"] == "5"
+    assert wessex["matched"] == "<5" and wessex["open_flags"] == "<5"
+    assert len(rows) == 11
+    # Admins may open any region's dashboard.
+    assert "Who needs you (1)" in client.get("/lead/?region=wessex").get_data(as_text=True)
+
+
+def test_leads_and_members_cannot_see_the_national_view(lead_client, app, session, region):
+    assert lead_client.get("/admin/indicators").status_code == 404
+    member = app.test_client()
+    login(member, session.get(User, region["A"].user_id).email)
+    assert member.get("/lead/").status_code == 404
+    assert member.get("/lead/export/people.csv").status_code == 404
