@@ -93,7 +93,7 @@ def spare_capacity(session: Session, region: str) -> int:
 
 
 def arrivals_without_family(session: Session, region: str, today: date) -> list[Person]:
-    """Active newcomers arriving within UPCOMING_DAYS who have no published family, soonest first."""
+    """Active newcomers arriving within UPCOMING_DAYS without a published family, soonest first."""
     placed = newcomers_in_families(session, region)
     people = session.exec(select(Person).where(
         Person.region == region, Person.role == "newcomer", Person.status == "active",
