@@ -52,11 +52,17 @@ def _entry(p: Person) -> dict:
 
 def published_families(session: Session, region: str) -> list[tuple[Family, list]]:
     """Published families of `region` with (FamilyMember, Person) rows, by family code."""
-    families = session.exec(
-        select(Family).where(Family.region == region, Family.status == "published")
-        .order_by(Family.code)
+    rows = session.exec(
+        select(Family, FamilyMember, Person)
+        .join(FamilyMember, FamilyMember.family_id == Family.id)
+        .join(Person, Person.id == FamilyMember.person_id)
+        .where(Family.region == region, Family.status == "published")
+        .order_by(Family.code, FamilyMember.id)
     ).all()
-    return [(f, members_of(session, f.id)) for f in families]
+    grouped: dict[int, tuple[Family, list]] = {}
+    for family, member, person in rows:
+        grouped.setdefault(family.id, (family, []))[1].append((member, person))
+    return list(grouped.values())
 
 
 def members_of(session: Session, family_id: int) -> list[tuple[FamilyMember, Person]]:
@@ -88,15 +94,17 @@ def avoid_pairs(session: Session, region: str) -> list[list[str]]:
 
 def family_cohort(
     session: Session, region: str, *, excluded: Iterable[int] = (),
-    extra_locked: Iterable[dict] = (),
+    extra_locked: Iterable[dict] = (), published: list | None = None,
 ) -> dict:
     """The region's active newcomers and buddies, published families locked, avoid pairs.
 
     Members of published families stay in the cohort even if they have since paused, so that
     a published family is never broken; `excluded` people (removed by the lead) are left out.
+    `published` saves a query when the caller already has published_families().
     """
     excluded = set(excluded)
-    published = published_families(session, region)
+    if published is None:
+        published = published_families(session, region)
     in_published = {p.id for _, members in published for _, p in members}
     people = session.exec(
         select(Person).where(

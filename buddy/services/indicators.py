@@ -142,7 +142,7 @@ def quality_by_group(session: Session, region: str) -> dict | None:
     families = published_families(session, region)
     if not families:
         return None
-    cohort_data = family_cohort(session, region)
+    cohort_data = family_cohort(session, region, published=families)
     cohort = matching.load_cohort({**cohort_data, "locked": []})
     known = {p["id"] for p in cohort_data["people"]}
     result = {"version": 1, "kind": "families", "families": [], "unmatched": []}

@@ -1,0 +1,90 @@
+"""Benchmarks of the web app that print figures (not timed tests).
+
+    python -m buddy.bench dashboard [--database-url URL] [--requests N]
+
+`dashboard` loads the national demo data into a fresh database (a temporary SQLite file
+unless --database-url names an empty PostgreSQL database), signs in as each region's DA
+lead and times the dashboard page, then the admin's national view.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DEMO_PASSWORD = "bench password 2027"
+
+
+def _app(database_url: str):
+    from buddy import create_app, migrate
+
+    migrate.upgrade(database_url)
+    return create_app({"BUDDY_DATABASE_URL": database_url, "BUDDY_ENV": "test",
+                       "WTF_CSRF_ENABLED": False, "BUDDY_ARGON2_TIME_COST": 1,
+                       "BUDDY_ARGON2_MEMORY_KIB": 8, "BUDDY_ARGON2_PARALLELISM": 1})
+
+
+def _times(client, url: str, n: int) -> list[float]:
+    client.get(url)  # warm-up: first use of a pooled connection and templates
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        response = client.get(url)
+        out.append((time.perf_counter() - start) * 1000)
+        if response.status_code != 200:
+            raise SystemExit(f"{url} answered {response.status_code}")
+    return out
+
+
+def dashboard(database_url: str | None, requests: int) -> None:
+    from buddy import demo, reference
+    from buddy.db import get_session
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = database_url or f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+        app = _app(url)
+        with app.app_context():
+            counts = demo.load(session=get_session(), seed=2027, password=DEMO_PASSWORD)
+        print(f"database: {url.split(':')[0]}; demo data: " +
+              ", ".join(f"{v} {k}" for k, v in counts.items()))
+        print(f"{'page':<34}{'p50 ms':>8}{'p95 ms':>8}{'max ms':>8}")
+        every = []
+        for region in reference.regions():
+            client = app.test_client()
+            client.post("/login", data={"email": f"lead.{region}@example.org",
+                                        "password": DEMO_PASSWORD})
+            times = _times(client, "/lead/", requests)
+            every += times
+            _row(f"dashboard {region}", times)
+        _row("dashboard, all regions", every)
+        admin = app.test_client()
+        admin.post("/login", data={"email": "admin@example.org", "password": DEMO_PASSWORD})
+        _row("national indicators (admin)", _times(admin, "/admin/indicators", requests))
+        app.extensions["buddy.engine"].dispose()
+
+
+def _row(label: str, times: list[float]) -> None:
+    times = sorted(times)
+    p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
+    print(f"{label:<34}{statistics.median(times):>8.0f}{p95:>8.0f}{times[-1]:>8.0f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m buddy.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    dash = sub.add_parser("dashboard", help="time the DA lead dashboard on national demo data")
+    dash.add_argument("--database-url", help="an empty database (default: temporary SQLite)")
+    dash.add_argument("--requests", type=int, default=20, help="requests per region")
+    args = parser.parse_args(argv)
+    if args.command == "dashboard":
+        dashboard(args.database_url, args.requests)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
