@@ -1,0 +1,9 @@
+"""The WSGI entry point for gunicorn: `gunicorn -c config/gunicorn.conf.py buddy.wsgi:app`.
+
+Each worker builds its own app (and database engine) after the fork; nothing here starts
+the scheduler, which runs as its own process (`buddy scheduler`).
+"""
+
+from buddy import create_app
+
+app = create_app()

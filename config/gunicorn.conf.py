@@ -1,0 +1,22 @@
+"""gunicorn settings for Buddy (see DEPLOYMENT.md). Values can be overridden by the environment."""
+
+import multiprocessing
+import os
+
+bind = f"{os.environ.get('BUDDY_BIND', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+# Threads let a worker wait on PostgreSQL and still serve; pages are short requests.
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+threads = int(os.environ.get("BUDDY_THREADS", 4))
+timeout = 30
+graceful_timeout = 30
+keepalive = 5
+# Restart workers now and then so a slow leak can never build up.
+max_requests = 2000
+max_requests_jitter = 200
+# No preload: each worker creates its engine after the fork (connections are not shared).
+preload_app = False
+accesslog = "-"
+errorlog = "-"
+# The app trusts X-Forwarded-* through ProxyFix (BUDDY_PROXY_HOPS), not gunicorn.
+forwarded_allow_ips = "127.0.0.1"
