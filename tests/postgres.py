@@ -75,6 +75,16 @@ class PostgresServer:
                 time.sleep(0.1)
         raise PostgresUnavailable("PostgreSQL did not start; see " + str(self.dir / "log"))
 
+    def create_database(self, name: str) -> str:
+        """Create an empty database and return its URL."""
+        import sqlalchemy as sa
+
+        admin = sa.create_engine(self.url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        return self.url(name)
+
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 

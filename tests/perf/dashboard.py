@@ -1,10 +1,10 @@
-"""Benchmarks of the web app that print figures (not timed tests).
+"""Dashboard benchmark: prints figures (speed is measured here, not in timed tests).
 
-    python -m buddy.bench dashboard [--database-url URL] [--requests N]
+    python -m tests.perf.dashboard [--postgresql] [--requests N]
 
-`dashboard` loads the national demo data into a fresh database (a temporary SQLite file
-unless --database-url names an empty PostgreSQL database), signs in as each region's DA
-lead and times the dashboard page, then the admin's national view.
+Loads the national demo data into a fresh database (a temporary SQLite file, or with
+--postgresql a throwaway PostgreSQL server), signs in as each region's DA lead and times the
+dashboard page, then the admin's national view.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from tests.postgres import PostgresServer
 
 DEMO_PASSWORD = "bench password 2027"
 
@@ -40,12 +42,17 @@ def _times(client, url: str, n: int) -> list[float]:
     return out
 
 
-def dashboard(database_url: str | None, requests: int) -> None:
+def dashboard(postgresql: bool, requests: int) -> None:
     from buddy import demo, reference
     from buddy.db import get_session
 
     with tempfile.TemporaryDirectory() as tmp:
-        url = database_url or f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+        server = None
+        if postgresql:
+            server = PostgresServer().start()
+            url = server.create_database("bench")
+        else:
+            url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
         app = _app(url)
         with app.app_context():
             counts = demo.load(session=get_session(), seed=2027, password=DEMO_PASSWORD)
@@ -65,6 +72,8 @@ def dashboard(database_url: str | None, requests: int) -> None:
         admin.post("/login", data={"email": "admin@example.org", "password": DEMO_PASSWORD})
         _row("national indicators (admin)", _times(admin, "/admin/indicators", requests))
         app.extensions["buddy.engine"].dispose()
+        if server:
+            server.stop()
 
 
 def _row(label: str, times: list[float]) -> None:
@@ -74,15 +83,13 @@ def _row(label: str, times: list[float]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m buddy.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tests.perf.dashboard", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    dash = sub.add_parser("dashboard", help="time the DA lead dashboard on national demo data")
-    dash.add_argument("--database-url", help="an empty database (default: temporary SQLite)")
-    dash.add_argument("--requests", type=int, default=20, help="requests per region")
+    parser.add_argument("--postgresql", action="store_true",
+                        help="use a throwaway PostgreSQL server instead of SQLite")
+    parser.add_argument("--requests", type=int, default=20, help="requests per region")
     args = parser.parse_args(argv)
-    if args.command == "dashboard":
-        dashboard(args.database_url, args.requests)
+    dashboard(args.postgresql, args.requests)
     return 0
 
 
