@@ -119,7 +119,11 @@ def register_errorhandlers(app: Flask) -> None:
     def page(template: str, status: int):
         return render_template(template), status
 
+    from buddy.services import NotFound
+
     app.register_error_handler(404, lambda e: page("errors/404.html", 404))
+    # A record that is missing or outside the user's region is a 404, wherever it is raised.
+    app.register_error_handler(NotFound, lambda e: page("errors/404.html", 404))
     app.register_error_handler(413, lambda e: page("errors/413.html", 413))
     app.register_error_handler(500, lambda e: page("errors/500.html", 500))
 

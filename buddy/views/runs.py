@@ -83,6 +83,7 @@ def show(run_id: int):
 
 
 def _edit(run_id: int, action, success: str):
+    _run_or_404(run_id)  # another region's run is a 404 before anything else is read
     try:
         action()
     except NotFound:

@@ -1,0 +1,145 @@
+"""Every route, as every role: who may see what (RELIABILITY.md items 13 and 14).
+
+A new route must be added to ACCESS, so that nobody adds a page without deciding who may
+reach it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from buddy.messaging.models import Flag
+from buddy.services import runs
+from tests.factories import login
+
+REGION = "wessex"
+# public: anyone | signed_in: any account | member: newcomers and volunteers |
+# staff: DA leads (own region) and admins | admin | token: a signed link | twilio: webhook
+ACCESS = {
+    "main.index": "public", "main.privacy": "public", "main.healthz": "public",
+    "main.assets": "public", "static": "public", "signup.choose": "public",
+    "signup.form": "public", "signup.done": "member", "auth.login": "public",
+    "auth.logout": "public", "auth.forgot_password": "public", "auth.reset_password": "token",
+    "account.index": "member", "account.edit": "member", "account.status": "member",
+    "account.withdraw_consent": "member", "account.password": "signed_in",
+    "account.export": "signed_in", "account.delete": "signed_in", "family.show": "member",
+    "dashboard.index": "staff", "dashboard.flag_queue": "staff", "dashboard.flag": "staff",
+    "dashboard.update_flag": "staff", "dashboard.export": "staff",
+    "lead.volunteer_list": "staff", "lead.volunteer": "staff", "lead.decide": "staff",
+    "runs.index": "staff", "runs.start": "staff", "runs.show": "staff", "runs.move": "staff",
+    "runs.remove": "staff", "runs.lock": "staff", "runs.avoid": "staff",
+    "runs.reoptimise": "staff", "runs.publish": "staff", "runs.discard": "staff",
+    "runs.audit_trail": "staff", "messaging.problems": "staff", "messaging.outbox_log": "staff",
+    "admin.index": "admin", "admin.indicators_table": "admin", "admin.indicators_csv": "admin",
+    "admin.lead_region": "admin", "messaging.checkin_answer": "token",
+    "messaging.confirm_email": "token", "messaging.twilio_inbound": "twilio",
+    "messaging.twilio_status": "twilio",
+}
+
+
+@pytest.fixture
+def world(app, session, factory):
+    kw = {"region": REGION, "scheme": "wessex:poole"}
+    lead = factory.staff("lead", region=REGION, email="lead.a@example.org")
+    factory.staff("lead", region="london", email="lead.b@example.org")
+    factory.staff("admin", email="admin@example.org")
+    factory.volunteer(capacity="2", **kw)
+    pending = factory.volunteer(status="pending", **kw)
+    member = factory.newcomer(email="member@example.org", **kw)
+    with app.app_context():
+        run = runs.start_run(session, lead=lead, region=REGION, time_limit_s=5)
+        runs.execute_run(session, run.id)
+    flag = Flag(person_id=member.id, region=REGION, reason="help", text="HELP")
+    session.add(flag)
+    session.commit()
+    return {"person_id": pending.id, "run_id": run.id, "flag_id": flag.id,
+            "lead_id": lead.id, "message_id": 1, "filename": "app.css", "role": "buddy",
+            "name": "people", "token": "not-a-real-token"}
+
+
+def url_for_rule(rule, world) -> str:
+    if rule.endpoint == "main.assets":
+        return "/assets/nhsuk-frontend.min.css"
+    url = rule.rule
+    for arg in rule.arguments:
+        url = url.replace(f"<int:{arg}>", str(world[arg])).replace(
+            f"<path:{arg}>", str(world[arg])).replace(f"<{arg}>", str(world[arg]))
+    return url
+
+
+def clients(app):
+    out = {"anonymous": app.test_client()}
+    for who, email in [("member", "member@example.org"), ("lead", "lead.a@example.org"),
+                       ("other_lead", "lead.b@example.org"), ("admin", "admin@example.org")]:
+        out[who] = app.test_client()
+        login(out[who], email)
+    return out
+
+
+def expected_get(access: str, who: str, rule: str) -> set[int]:
+    region_specific = "<int:" in rule
+    if access == "public":
+        return {200, 302}
+    if access == "token":
+        return {400, 404}
+    if who == "anonymous":
+        return {302}
+    if access == "signed_in":
+        return {200}
+    if access == "member":
+        return {200} if who == "member" else {404}
+    if access == "admin":
+        return {200} if who == "admin" else {404}
+    # staff
+    if who in ("member",):
+        return {404}
+    if who == "other_lead" and region_specific:
+        return {404}
+    return {200}
+
+
+def test_every_route_is_classified(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert endpoints == set(ACCESS), "classify new routes in ACCESS"
+
+
+def test_get_every_page_as_every_role(app, world):
+    wrong = []
+    for who, client in clients(app).items():
+        for rule in app.url_map.iter_rules():
+            if "GET" not in rule.methods or rule.endpoint == "auth.logout":
+                continue
+            url = url_for_rule(rule, world)
+            response = client.get(url)
+            response.close()
+            want = expected_get(ACCESS[rule.endpoint], who, rule.rule)
+            if response.status_code not in want:
+                wrong.append(f"{who} GET {url}: {response.status_code}, expected {want}")
+            if who == "anonymous" and want == {302}:
+                assert response.headers["Location"].startswith("/login")
+    assert wrong == []
+
+
+def test_post_is_refused_to_those_who_may_not(app, world, session):
+    wrong = []
+    for who, client in clients(app).items():
+        for rule in app.url_map.iter_rules():
+            access = ACCESS[rule.endpoint]
+            if "POST" not in rule.methods or access in ("public", "token"):
+                continue
+            allowed = (access == "signed_in" and who != "anonymous") or (
+                access == "member" and who == "member") or (
+                access == "admin" and who == "admin") or (
+                access == "staff" and (who in ("lead", "admin")
+                                       or (who == "other_lead" and "<int:" not in rule.rule)))
+            if allowed:
+                continue  # refusals only: allowed actions have their own tests
+            url = url_for_rule(rule, world)
+            status = client.post(url, data={}).status_code
+            want = {403} if access == "twilio" else ({302} if who == "anonymous" else {404})
+            if status not in want:
+                wrong.append(f"{who} POST {url}: {status}, expected {want}")
+    assert wrong == []
+    session.expire_all()
+    assert session.get(Flag, world["flag_id"]).status == "open"
+    assert session.get(runs.MatchRun, world["run_id"]).status == "draft"
