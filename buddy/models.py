@@ -57,6 +57,9 @@ class PersonBase(SQLModel):
     arrival_date: date | None = None
     wants_ambassador: bool = False
     interests: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    # What members of the person's family may see to reach them (off unless ticked).
+    share_email: bool = False
+    share_phone: bool = False
     # Volunteers only.
     setting: str | None = Field(default=None, max_length=10)  # primary | secondary
     capacity: int | None = None
@@ -159,6 +162,8 @@ class MatchRun(SQLModel, table=True):
     progress: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
     cohort: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
     result: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    # Person ids the lead removed from the draft: re-optimising keeps them out.
+    excluded: list[int] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     error: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
 
 
