@@ -26,6 +26,10 @@ node_modules/.installed: package.json package-lock.json
 run: setup
 	$(BIN)/buddy init-db
 	$(BIN)/buddy demo --if-empty
+	@# The one scheduler process (dispatch every minute) beside the web server; it stops
+	@# when the server does.
+	$(BIN)/buddy scheduler & SCHEDULER=$$!; \
+	trap 'kill $$SCHEDULER 2>/dev/null; wait $$SCHEDULER 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/buddy serve --port $(PORT)
 
 test: setup

@@ -169,6 +169,8 @@ def load(*, session: Session, seed: int, password: str) -> dict[str, int]:
             gmc_number=f"{rng.randrange(10**6, 10**7):07d}" if p["role"] != "newcomer" else None,
             status=status,
             contact_consent_at=now,
+            # Demo addresses (example.org) count as confirmed, so demo emails are not held.
+            email_confirmed_at=now,
             sensitive_consent_at=now if consent else None,
             country=p.get("country") if consent else None,
             languages=p.get("languages", []) if consent else [],
@@ -211,6 +213,7 @@ def _history(session: Session, rng: random.Random, people: list[Person], now) ->
         # Sign-ups spread over the last six months, as they arrive through a year.
         p.created_at = p.updated_at = now - timedelta(days=rng.uniform(0, 182))
     for region, members in sorted(by_region.items()):
+        number = 0
         newcomers = [p for p in members if p.role == "newcomer" and p.status == "active"]
         earlier = newcomers[: int(len(newcomers) * EARLIER_COHORT)]
         anchors = [p for p in members if p.can_anchor and p.status == "active"]
@@ -226,8 +229,8 @@ def _history(session: Session, rng: random.Random, people: list[Person], now) ->
             if not group:
                 continue
             earlier = [p for p in earlier if p not in group]
-            made += 1
-            family = Family(code=f"{region}-{made:03d}", region=region, status="published",
+            made, number = made + 1, number + 1
+            family = Family(code=f"{region}-{number:03d}", region=region, status="published",
                             published_at=published)
             session.add(family)
             session.flush()

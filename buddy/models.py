@@ -98,6 +98,10 @@ class Person(PersonBase, table=True):
     )
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    # Messaging: our own opt-out (STOP or Twilio error 21610; START clears it) and the
+    # moment the email address was confirmed by its signed link.
+    sms_opted_out: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    email_confirmed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
 
 
 class LoginThrottle(SQLModel, table=True):

@@ -23,6 +23,15 @@ INT_KEYS = {
     "BUDDY_ARGON2_MEMORY_KIB",
     "BUDDY_ARGON2_PARALLELISM",
     "BUDDY_PROXY_HOPS",
+    "BUDDY_SMTP_PORT",
+    "BUDDY_CHECKIN_LINK_DAYS",
+    "BUDDY_CONFIRM_LINK_DAYS",
+}
+# What each message channel needs in production (buddy/messaging/channels.py).
+CHANNEL_SETTINGS = {
+    "email": ("BUDDY_SMTP_HOST", "BUDDY_MAIL_FROM"),
+    "sms": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER"),
+    "whatsapp": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_FROM"),
 }
 
 
@@ -61,9 +70,59 @@ def load_settings(
             'value of at least 32 characters, e.g. python -c "import secrets; '
             'print(secrets.token_urlsafe(48))"'
         )
+    _check_channels(settings, production=env == "production")
+    if env == "production":
+        _check_production(settings)
     if not secret:
         # Development and tests only: a per-process key means sessions end on restart.
         settings["BUDDY_SECRET_KEY"] = os.urandom(32).hex()
     if not settings["BUDDY_DATABASE_URL"]:
         settings["BUDDY_DATABASE_URL"] = f"sqlite:///{ROOT / 'instance' / 'buddy.sqlite3'}"
     return settings
+
+
+def _check_production(settings: dict[str, object]) -> None:
+    """Refuse settings that are fine on a laptop and unsafe for a region to rely on."""
+    url = str(settings["BUDDY_DATABASE_URL"])
+    if not url.startswith("postgresql"):
+        raise ConfigError(
+            "BUDDY_DATABASE_URL must point at PostgreSQL in production, e.g. "
+            "postgresql+psycopg://buddy@db.example/buddy (SQLite is for development)"
+        )
+    defaults = ("BUDDY_ARGON2_TIME_COST", 2), ("BUDDY_ARGON2_MEMORY_KIB", 19456)
+    for key, minimum in defaults:
+        if settings[key] < minimum:  # type: ignore[operator]
+            raise ConfigError(f"{key} must be at least {minimum} in production")
+
+
+def enabled_channels(settings: Mapping[str, object]) -> list[str]:
+    """The channels listed in BUDDY_CHANNELS, in order."""
+    raw = str(settings.get("BUDDY_CHANNELS", "email") or "")
+    return [c.strip().lower() for c in raw.split(",") if c.strip()]
+
+
+def _check_channels(settings: dict[str, object], *, production: bool) -> None:
+    channels = enabled_channels(settings)
+    unknown = [c for c in channels if c not in CHANNEL_SETTINGS]
+    if unknown:
+        raise ConfigError(
+            f"BUDDY_CHANNELS lists {', '.join(unknown)}: use email, sms and whatsapp only"
+        )
+    if not production:
+        return
+    if "email" not in channels:
+        raise ConfigError("BUDDY_CHANNELS must include email: it is the fallback channel")
+    for channel in channels:
+        missing = [k for k in CHANNEL_SETTINGS[channel] if not str(settings.get(k) or "").strip()]
+        if missing:
+            raise ConfigError(
+                f"The {channel} channel needs {', '.join(missing)}. Set them in the environment, "
+                f"or remove {channel} from BUDDY_CHANNELS"
+                + (" (people who chose it then get email)." if channel != "email" else ".")
+            )
+    public = str(settings.get("BUDDY_PUBLIC_URL") or "")
+    if not public.startswith("https://"):
+        raise ConfigError(
+            "BUDDY_PUBLIC_URL must be the https:// address people and Twilio reach Buddy at "
+            f"(links in messages and webhooks use it), not {public!r}"
+        )

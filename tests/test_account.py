@@ -100,6 +100,8 @@ def test_export_holds_everything_but_secrets(client, factory):
     assert data["account"]["email"] == "me@example.org"
     assert data["profile"]["country"] == "SD" and data["profile"]["languages"] == ["ar"]
     assert data["activity"][0]["action"] == "signed_up_newcomer"
+    assert data["check_ins"] == [] and data["flags"] == [] and data["texts_received"] == []
+    assert any(m["kind"] for m in data["messages"])  # e.g. the email confirmation
     assert "password_hash" not in json.dumps(data) and "$argon2" not in json.dumps(data)
 
 

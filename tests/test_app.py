@@ -128,3 +128,35 @@ def test_migrations_match_the_models(database_url):
         diff = compare_metadata(context, SQLModel.metadata)
     engine.dispose()
     assert diff == []
+
+
+PRODUCTION = {
+    "BUDDY_ENV": "production",
+    "BUDDY_SECRET_KEY": "a-real-secret-of-more-than-thirty-two-characters",
+    "BUDDY_DATABASE_URL": "postgresql+psycopg://buddy@127.0.0.1:1/buddy",
+    "BUDDY_PUBLIC_URL": "https://buddy.example.nhs.uk",
+    "BUDDY_ARGON2_TIME_COST": 2,
+    "BUDDY_ARGON2_MEMORY_KIB": 19456,
+    "BUDDY_CHANNELS": "email",
+    "BUDDY_SMTP_HOST": "smtp.example.nhs.uk",
+    "BUDDY_MAIL_FROM": "buddy@example.nhs.uk",
+}
+
+
+def test_safe_production_settings_start(make_app):
+    app = make_app(**PRODUCTION)
+    assert app.config["SESSION_COOKIE_SECURE"] and app.config["REMEMBER_COOKIE_SECURE"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"BUDDY_DATABASE_URL": "sqlite:////tmp/x.sqlite3"}, "must point at PostgreSQL"),
+        ({"BUDDY_PUBLIC_URL": "http://buddy.example.nhs.uk"},
+         "BUDDY_PUBLIC_URL must be the https:// address"),
+        ({"BUDDY_ARGON2_TIME_COST": 1}, "BUDDY_ARGON2_TIME_COST must be at least 2"),
+    ],
+)
+def test_production_refuses_unsafe_settings(make_app, change, message):
+    with pytest.raises(ConfigError, match=message):
+        make_app(**{**PRODUCTION, **change})

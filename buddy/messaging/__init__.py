@@ -1,1 +1,1 @@
-"""Messages to people: the outbox (and, with the messaging capability, channels and cadence)."""
+"""Messages to people: outbox, cadence, channels, dispatch, replies (see README.md here)."""

@@ -1,4 +1,4 @@
-"""Messaging tables: the outbox (and, with the messaging capability, replies and flags)."""
+"""Messaging tables: the outbox, check-ins and their answers, inbound replies, flags."""
 
 from __future__ import annotations
 
@@ -8,6 +8,13 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from buddy.models import _utc_column, utcnow
+
+# Outbox statuses. pending -> sending -> sent | failed | uncertain | pending (retry);
+# pending -> cancelled | expired. Only pending rows are ever moved or cancelled.
+PENDING, SENDING, SENT, FAILED, UNCERTAIN = "pending", "sending", "sent", "failed", "uncertain"
+CANCELLED, EXPIRED = "cancelled", "expired"
+# A row in one of these states was (or may have been) handed to a provider: never send again.
+HANDED_OVER = (SENDING, SENT, FAILED, UNCERTAIN)
 
 
 class Message(SQLModel, table=True):
@@ -20,6 +27,8 @@ class Message(SQLModel, table=True):
     __tablename__ = "messages"
     __table_args__ = (
         sa.UniqueConstraint("user_id", "channel", "kind", "subject", name="uq_messages_key"),
+        sa.UniqueConstraint("provider_id", name="uq_messages_provider_id"),
+        sa.Index("ix_messages_due", "status", "due_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -28,6 +37,14 @@ class Message(SQLModel, table=True):
             sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
         )
     )
+    # Set for members (staff have no Person): region scoping and the re-checks use it.
+    person_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("people.id", ondelete="CASCADE",
+                                                      name="fk_messages_person_id_people"),
+                            index=True),
+    )
+    region: str | None = Field(default=None, max_length=40, index=True)
     channel: str = Field(max_length=10)  # email | sms | whatsapp
     kind: str = Field(max_length=40)
     subject: str = Field(max_length=80)  # what the message is about, e.g. "reset:<nonce>"
@@ -35,6 +52,108 @@ class Message(SQLModel, table=True):
     title: str = Field(default="", max_length=200)
     body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     due_at: datetime = Field(sa_column=_utc_column(index=True))
+    # The recipient's zone for the 09:00-19:00 sending window; None sends at any hour
+    # (sign-in links and email confirmations are wanted at once).
+    timezone: str | None = Field(default=None, max_length=64)
+    # After this moment the message is no longer relevant: expired, never sent late.
+    expires_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     # pending | sending | sent | failed | uncertain | cancelled | expired
     status: str = Field(default="pending", max_length=12, index=True)
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # A retry (or a wait for the sending window) is not tried before this moment.
+    next_attempt_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    claimed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    sent_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    # Twilio's MessageSid or the SMTP Message-ID; unique so a callback finds one row.
+    provider_id: str | None = Field(default=None, max_length=64)
+    provider_status: str | None = Field(default=None, max_length=20)
+    error_code: str | None = Field(default=None, max_length=20)
+    last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class CheckIn(SQLModel, table=True):
+    """One check-in sent to a newcomer (arrival + `day` days) and their answer."""
+
+    __tablename__ = "check_ins"
+    __table_args__ = (sa.UniqueConstraint("person_id", "day", name="uq_check_ins_person_day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("people.id", ondelete="CASCADE"),
+                            nullable=False, index=True)
+    )
+    region: str = Field(max_length=40, index=True)
+    day: int  # days after arrival: 7, 28, 56, 91
+    message_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("messages.id", ondelete="SET NULL")),
+    )
+    channel: str = Field(max_length=10)
+    # Set when the check-in was sent; the row exists from the first try, for its links.
+    sent_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True,
+                                                                         index=True))
+    answer: str | None = Field(default=None, max_length=8)  # ok | call
+    answered_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    answer_channel: str | None = Field(default=None, max_length=10)  # sms | whatsapp | email
+
+
+class InboundMessage(SQLModel, table=True):
+    """A text or WhatsApp message a person sent us, stored once per Twilio MessageSid."""
+
+    __tablename__ = "inbound_messages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_sid: str = Field(sa_column=sa.Column(sa.String(64), unique=True, nullable=False))
+    person_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("people.id", ondelete="CASCADE"),
+                            index=True),
+    )
+    channel: str = Field(max_length=10)  # sms | whatsapp
+    from_address: str = Field(max_length=64)
+    body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    # ok | call | stop | start | help | unclear | unknown_sender
+    meaning: str = Field(max_length=16)
+    check_in_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("check_ins.id", ondelete="SET NULL")),
+    )
+    received_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class Flag(SQLModel, table=True):
+    """Something a region's DA lead should look at: a call asked for, an unclear reply..."""
+
+    __tablename__ = "flags"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("people.id", ondelete="CASCADE"),
+                            nullable=False, index=True)
+    )
+    region: str = Field(max_length=40, index=True)
+    # asked_for_call | unclear_reply | help | message_failed
+    reason: str = Field(max_length=20)
+    text: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
+    check_in_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("check_ins.id", ondelete="SET NULL")),
+    )
+    message_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("messages.id", ondelete="SET NULL")),
+    )
+    status: str = Field(default="open", max_length=12, index=True)  # open | contacted | resolved
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column(index=True))
+    handled_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    handled_by: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL")),
+    )
+    assigned_to: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL")),
+    )
+    note: str | None = Field(default=None, sa_column=sa.Column(sa.Text))

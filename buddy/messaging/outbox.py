@@ -7,8 +7,8 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from buddy.messaging.models import Message
-from buddy.models import User, utcnow
+from buddy.messaging.models import CANCELLED, EXPIRED, PENDING, Message
+from buddy.models import Person, User, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +24,17 @@ def enqueue(
     title: str,
     body: str,
     due_at: datetime | None = None,
+    person: Person | None = None,
+    timezone: str | None = None,
+    expires_at: datetime | None = None,
 ) -> Message:
     """Add (or move) the message for (user, channel, kind, subject); the caller commits.
 
-    A message already pending for the same key is updated in place, so a repeated cause
-    never queues it twice.
+    A pending message for the same key is updated in place and a cancelled or expired one
+    is brought back, so a repeated cause never queues it twice; a message already handed to
+    a provider (sending, sent, failed, uncertain) is returned untouched.
     """
+    now = utcnow()
     existing = session.exec(
         select(Message).where(
             Message.user_id == user.id,
@@ -39,20 +44,33 @@ def enqueue(
         )
     ).first()
     if existing is not None:
-        if existing.status == "pending":
-            existing.due_at = due_at or utcnow()
+        if existing.status in (PENDING, CANCELLED, EXPIRED):
+            new_due = due_at or now
+            # A moved or revived message has its sending window worked out afresh.
+            if existing.status != PENDING or existing.due_at != new_due:
+                existing.next_attempt_at = None
+            existing.status = PENDING
+            existing.due_at = new_due
             existing.body, existing.title, existing.to_address = body, title, to_address
+            existing.timezone, existing.expires_at = timezone, expires_at
+            existing.person_id = person.id if person else existing.person_id
+            existing.region = person.region if person else existing.region
+            existing.updated_at = now
             session.add(existing)
         return existing
     message = Message(
         user_id=user.id,
+        person_id=person.id if person else None,
+        region=person.region if person else None,
         channel=channel,
         kind=kind,
         subject=subject,
         to_address=to_address,
         title=title,
         body=body,
-        due_at=due_at or utcnow(),
+        due_at=due_at or now,
+        timezone=timezone,
+        expires_at=expires_at,
     )
     session.add(message)
     # Until a channel sends it, a developer reads it here (debug level: in development only).

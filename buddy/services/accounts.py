@@ -14,8 +14,8 @@ from sqlmodel import Session, select
 
 from buddy import passwords
 from buddy.links import public_url
-from buddy.messaging import outbox
-from buddy.messaging.models import Message
+from buddy.messaging import cadence, outbox
+from buddy.messaging.models import CheckIn, Flag, InboundMessage, Message
 from buddy.models import AuditEvent, LoginThrottle, Person, User, utcnow
 from buddy.services import NotFound, ServiceError, audit
 from buddy.services.profiles import SENSITIVE_FIELDS, clean_name, clean_profile
@@ -103,6 +103,7 @@ def register_member(
     audit.record(
         session, actor=user, action=f"signed_up_{role}", region=person.region, person_id=person.id
     )
+    cadence.person_joined(session, person)  # email confirmation, "what to expect"
     session.commit()
     return person
 
@@ -371,8 +372,21 @@ def export_data(*, session: Session, user: User) -> str:
         "activity": [
             {"at": e.at.isoformat(), "action": e.action, "detail": e.detail} for e in events
         ],
+        "check_ins": _rows(session, CheckIn, person, ("day", "channel", "sent_at", "answer",
+                                                      "answered_at", "answer_channel")),
+        "texts_received": _rows(session, InboundMessage, person, ("channel", "body",
+                                                                  "meaning", "received_at")),
+        "flags": _rows(session, Flag, person, ("reason", "text", "status", "created_at",
+                                               "handled_at", "note")),
     }
     return json.dumps(doc, indent=2, ensure_ascii=False)
+
+
+def _rows(session: Session, model, person: Person | None, fields: tuple[str, ...]) -> list:
+    if person is None:
+        return []
+    rows = session.exec(select(model).where(model.person_id == person.id).order_by(model.id))
+    return [{f: _jsonable(getattr(row, f)) for f in fields} for row in rows]
 
 
 def delete_account(*, session: Session, user: User, password: str) -> None:

@@ -6,6 +6,7 @@ from datetime import date
 
 from sqlmodel import Session, select
 
+from buddy.messaging import cadence
 from buddy.models import Person, User, utcnow
 from buddy.services import NotFound, ServiceError, audit
 from buddy.services.profiles import clean_profile
@@ -56,6 +57,7 @@ def update_profile(
     changed = [k for k, v in before.items() if getattr(person, k) != v]
     audit.record(session, actor=None, action="profile_updated", region=person.region,
                  person_id=person.id, detail={"changed": changed})
+    cadence.person_changed(session, person)  # pending messages move with the new details
     session.commit()
     return person
 
@@ -78,5 +80,6 @@ def change_status(*, session: Session, person: Person, action: str) -> Person:
     session.add(person)
     audit.record(session, actor=None, action=f"member_{action}", region=person.region,
                  person_id=person.id)
+    cadence.person_changed(session, person)  # cancels or requeues pending messages
     session.commit()
     return person

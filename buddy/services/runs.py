@@ -138,6 +138,16 @@ def execute_run(session: Session, run_id: int, *, workers: int = 2) -> MatchRun:
         session.commit()
         return run
     run = session.get(MatchRun, run_id)
+    # A lead must never review a draft that breaks a rule: check the solver's answer with
+    # the solver-free validator before it is stored.
+    problems = matching.validate(cohort, result)
+    if problems:
+        run.status, run.finished_at, run.result = "failed", utcnow(), result
+        run.error = "The optimiser's answer broke a family rule, so it was not kept: " + \
+            "; ".join(problems[:3])
+        session.add(run)
+        session.commit()
+        return run
     run.result = result
     run.status, run.finished_at = "draft", utcnow()
     run.progress = {**run.progress, "phase": "done", "objective": result.get("objective"),

@@ -11,6 +11,7 @@ from buddy.auth import role_required
 from buddy.db import get_session
 from buddy.models import AuditEvent, Person, User
 from buddy.services import NotFound, ServiceError, runs
+from buddy.services.cohorts import published_families
 
 bp = Blueprint("runs", __name__)
 
@@ -74,6 +75,9 @@ def show(run_id: int):
     if run.kind == "families":
         context["families"] = runs.draft_families(session, run)
         placed = {m.person_id for _, members in context["families"] for m, _ in members}
+        published = published_families(session, run.region)
+        context["published_codes"] = {f.code for f, _ in published}
+        context["published_members"] = {m.person_id for _, ms in published for m, _ in ms}
         context["spare_buddies"] = [
             p for k, p in context["review"]["people"].items()
             if p.role == "buddy" and p.id not in placed]

@@ -43,8 +43,11 @@ def test_lead_runs_edits_and_publishes_a_demo_region(demo_data, live_server, bro
     first = page.locator(".nhsuk-card[id^=family-]").first
     first.get_by_role("button", name=re.compile("^Lock")).click()
     expect(page.get_by_text("Family locked")).to_be_visible()
-    second = page.locator(".nhsuk-card[id^=family-]").nth(1)
-    second.get_by_role("button", name=re.compile("^Remove")).first.click()
+    # A new family (not one published before, whose members always stay).
+    fresh = page.locator(".nhsuk-card[id^=family-]").filter(
+        has=page.get_by_role("button", name=re.compile("^Remove"))).filter(
+        has_not=page.locator(".nhsuk-tag--green")).first
+    fresh.get_by_role("button", name=re.compile("^Remove")).first.click()
     expect(page.get_by_text("Removed from the draft. Re-optimising")).to_be_visible()
     expect(page.locator("#unmatched")).to_contain_text("Newcomers without a family")
 

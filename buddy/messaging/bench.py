@@ -1,0 +1,147 @@
+"""Benchmark: send N due messages through the fake Twilio and SMTP servers.
+
+    python -m buddy.messaging.bench [--messages 20000] [--dispatchers 2] [--database-url URL]
+
+Starts the fakes, fills a fresh database (a temporary SQLite file unless --database-url
+names an empty one) with due outbox rows (40% SMS, 20% WhatsApp, 40% email), runs
+`--dispatchers` dispatcher processes at once until nothing is due, then prints messages per
+second and the duplicates and losses found by comparing the outbox with what the fake
+servers received. Both must be zero. Needs the test extras (aiosmtpd).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+NOW = datetime(2027, 9, 1, 12, 0, tzinfo=UTC)
+
+
+def _settings(database_url: str, twilio_url: str, smtp_port: int) -> dict:
+    return {
+        "BUDDY_ENV": "test",
+        "BUDDY_SECRET_KEY": "bench-secret-key-bench-secret-key-0123456789",
+        "BUDDY_DATABASE_URL": database_url,
+        "BUDDY_PUBLIC_URL": "http://localhost",
+        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "TWILIO_AUTH_TOKEN": "bench-token",
+        "TWILIO_FROM_NUMBER": "+15005550006",
+        "TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886",
+        "BUDDY_TWILIO_API_URL": twilio_url,
+        "BUDDY_SMTP_HOST": "127.0.0.1",
+        "BUDDY_SMTP_PORT": smtp_port,
+        "BUDDY_MAIL_FROM": "Buddy <buddy@example.org>",
+    }
+
+
+def _fill(database_url: str, count: int) -> list[int]:
+    from buddy.db import build_engine
+    from buddy.messaging.models import Message
+    from buddy.models import User
+
+    engine = build_engine(database_url)
+    users = max(1, count // 20)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(User), [
+            {"email": f"bench{n}@example.org", "password_hash": "x", "role": "member",
+             "full_name": f"Bench {n}", "session_version": 1, "created_at": NOW}
+            for n in range(users)])
+        ids = [row[0] for row in conn.execute(sa.select(User.id).order_by(User.id))]
+        rows = []
+        for n in range(count):
+            channel = ("sms", "sms", "whatsapp", "email", "email")[n % 5]
+            rows.append({
+                "user_id": ids[n % users], "channel": channel, "kind": "bench",
+                "subject": str(n), "title": f"Bench message {n}",
+                "to_address": f"b{n}@example.org" if channel == "email" else "+447400123456",
+                "body": f"Hello, this is benchmark message {n}.", "due_at": NOW,
+                "status": "pending", "attempts": 0, "created_at": NOW, "updated_at": NOW,
+            })
+        for start in range(0, len(rows), 5000):
+            conn.execute(sa.insert(Message), rows[start:start + 5000])
+        all_ids = [row[0] for row in conn.execute(sa.select(Message.id))]
+    engine.dispose()
+    return all_ids
+
+
+def _dispatcher(settings: dict, results) -> None:
+    from buddy import create_app
+    from buddy.messaging.dispatch import dispatch
+
+    app = create_app(settings)
+    with app.app_context():
+        counts = dispatch(now=NOW)
+    app.extensions["buddy.engine"].dispose()
+    results.put(dict(counts))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--dispatchers", type=int, default=2)
+    parser.add_argument("--database-url", default="",
+                        help="an empty database to use (default: a temporary SQLite file)")
+    args = parser.parse_args(argv)
+
+    from buddy import migrate
+    from buddy.db import build_engine
+    from buddy.messaging.fakes import FakeSMTP, FakeTwilio
+    from buddy.messaging.models import Message
+
+    tmp = tempfile.TemporaryDirectory(prefix="buddy-bench-")
+    database_url = args.database_url or f"sqlite:///{Path(tmp.name) / 'bench.sqlite3'}"
+    migrate.upgrade(database_url)
+    twilio, smtp = FakeTwilio().start(), FakeSMTP().start()
+    try:
+        ids = _fill(database_url, args.messages)
+        settings = _settings(database_url, twilio.url, smtp.port)
+        context = multiprocessing.get_context("spawn")
+        results = context.Queue()
+        workers = [context.Process(target=_dispatcher, args=(settings, results))
+                   for _ in range(args.dispatchers)]
+        started = time.perf_counter()
+        for worker in workers:
+            worker.start()
+        counts = [results.get() for _ in workers]
+        for worker in workers:
+            worker.join()
+        elapsed = time.perf_counter() - started
+
+        received: Counter = Counter()
+        for request in twilio.accepted():
+            received[int(request["StatusCallback"].rsplit("/", 1)[-1])] += 1
+        with smtp.lock:
+            for mail in smtp.received:
+                marker = mail["content"].split(b"Message-ID: <buddy.", 1)[1]
+                received[int(marker.split(b".", 1)[0])] += 1
+        engine = build_engine(database_url)
+        with engine.connect() as conn:
+            statuses = Counter(dict(conn.execute(
+                sa.select(Message.status, sa.func.count()).group_by(Message.status)).all()))
+        engine.dispose()
+    finally:
+        twilio.stop()
+        smtp.stop()
+        tmp.cleanup()
+
+    duplicates = sum(n - 1 for n in received.values() if n > 1)
+    losses = len(set(ids) - set(received)) + (len(ids) - statuses.get("sent", 0))
+    backend = database_url.split(":", 1)[0].split("+", 1)[0]
+    print(f"{len(ids)} messages, {args.dispatchers} dispatchers, {backend}: "
+          f"{elapsed:.1f} s, {len(ids) / elapsed:.0f} messages/s")
+    print(f"per dispatcher: {[c.get('sent', 0) for c in counts]}; "
+          f"received by fake Twilio {len(twilio.accepted())}, by SMTP {len(smtp.received)}")
+    print(f"duplicates: {duplicates}, losses: {losses}")
+    return 0 if duplicates == 0 and losses == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,458 @@
+"""The message cadence: which messages each person gets and when (DESIGN.md, config/messages.toml).
+
+The hooks (`person_joined`, `ambassador_paired`, `family_published`, `person_changed`) write
+outbox rows in the caller's transaction and never commit. Every due time is worked out here,
+in the recipient's own time zone, and stored in UTC.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlmodel import Session, select
+
+from buddy.links import public_url
+from buddy.messaging import outbox, tokens
+from buddy.messaging.models import (
+    CANCELLED,
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    UNCERTAIN,
+    Message,
+)
+from buddy.models import AmbassadorPair, Family, FamilyMember, Person, User, utcnow
+from buddy.settings import CONFIG_DIR, enabled_channels
+
+# The kinds this module plans; anything else in the outbox (sign-in links, email
+# confirmations) is left alone by a reconcile.
+CADENCE_KINDS = (
+    "what_to_expect", "ambassador_intro", "family_intro", "checkin", "buddy_nudge",
+    "close_continue",
+)
+TWILIO_CHANNELS = ("sms", "whatsapp")
+DEFAULT_ZONE = "Europe/London"
+
+
+@dataclass(frozen=True)
+class Cadence:
+    window_start: time
+    window_end: time
+    send_time: time
+    pre_arrival_days: int
+    family_intro_days_before: int
+    ambassador_min_days: int
+    checkin_days: tuple[int, ...]
+    checkin_expire_days: int
+    close_days: int
+    close_expire_days: int
+
+
+@dataclass
+class Plan:
+    """One message a person should get: what, about what, when, and until when."""
+
+    kind: str
+    subject: str
+    due_at: datetime
+    template: str
+    values: dict = field(default_factory=dict)
+    expires_at: datetime | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.kind, self.subject)
+
+
+@cache
+def _config() -> dict:
+    with open(CONFIG_DIR / "messages.toml", "rb") as fh:
+        return tomllib.load(fh)
+
+
+def _clock(value: str) -> time:
+    hours, minutes = (int(part) for part in str(value).split(":"))
+    return time(hours, minutes)
+
+
+@cache
+def cadence_for(region: str | None) -> Cadence:
+    """The cadence for `region`: config defaults with the region's overrides on top."""
+    cfg = _config()
+    values = dict(cfg["cadence"])
+    values.update(cfg.get("regions", {}).get(region or "", {}).get("cadence", {}))
+    return Cadence(
+        window_start=_clock(values["window_start"]),
+        window_end=_clock(values["window_end"]),
+        send_time=_clock(values["send_time"]),
+        pre_arrival_days=int(values["pre_arrival_days"]),
+        family_intro_days_before=int(values["family_intro_days_before"]),
+        ambassador_min_days=int(values["ambassador_min_days"]),
+        checkin_days=tuple(int(d) for d in values["checkin_days"]),
+        checkin_expire_days=int(values["checkin_expire_days"]),
+        close_days=int(values["close_days"]),
+        close_expire_days=int(values["close_expire_days"]),
+    )
+
+
+def texts() -> dict[str, dict[str, str]]:
+    """Message templates by name, from config/messages.toml."""
+    return _config()["texts"]
+
+
+# --- Time ---------------------------------------------------------------------------------
+
+def zone(name: str | None) -> ZoneInfo:
+    """The time zone called `name`; an unknown name falls back to UK time."""
+    try:
+        return ZoneInfo(name or DEFAULT_ZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(DEFAULT_ZONE)
+
+
+def local_moment(day: date, at: time, tz: str | None) -> datetime:
+    """`day` at local time `at` in zone `tz`, as an aware UTC datetime (DST-correct)."""
+    return datetime.combine(day, at, tzinfo=zone(tz)).astimezone(UTC)
+
+
+def in_window(now: datetime, tz: str | None, cadence: Cadence) -> bool:
+    """True when `now` is inside the sending window in zone `tz`."""
+    local = now.astimezone(zone(tz)).time()
+    return cadence.window_start <= local < cadence.window_end
+
+
+def next_window_start(now: datetime, tz: str | None, cadence: Cadence) -> datetime:
+    """The next moment (UTC) at or after `now` when the window in zone `tz` is open."""
+    local = now.astimezone(zone(tz))
+    if local.time() < cadence.window_start:
+        day = local.date()
+    elif local.time() < cadence.window_end:
+        return now
+    else:
+        day = local.date() + timedelta(days=1)
+    return local_moment(day, cadence.window_start, tz)
+
+
+# --- Channels and addresses -----------------------------------------------------------------
+
+def channel_for(person: Person) -> str:
+    """The channel `person` gets messages on: the one they chose and agreed to, else email."""
+    enabled = enabled_channels(current_app.config)
+    if (
+        person.channel in TWILIO_CHANNELS
+        and person.channel in enabled
+        and person.phone
+        and not person.sms_opted_out
+    ):
+        return person.channel
+    return "email"
+
+
+def address_for(person: Person, user: User, channel: str) -> str:
+    return user.email if channel == "email" else (person.phone or "")
+
+
+def _first_name(person: Person) -> str:
+    parts = (person.full_name or "").split()
+    return parts[0] if parts else person.full_name
+
+
+def _long_date(day: date | None) -> str:
+    return f"{day.day} {day:%B %Y}" if day else "your start date"
+
+
+def _after(days: int, *, ago: bool) -> str:
+    weeks = days // 7
+    if days == 7:
+        return "a week ago" if ago else "in your first week"
+    if days % 7 == 0:
+        return f"{weeks} weeks ago" if ago else f"{weeks} weeks in"
+    return f"{days} days ago" if ago else f"{days} days in"
+
+
+def render(plan: Plan, person: Person, channel: str) -> tuple[str, str]:
+    """Title and body of `plan` for `person` on `channel`, from the config texts."""
+    text = texts()[plan.template]
+    values = {"name": _first_name(person), **plan.values}
+    body = text.get("email", text["text"]) if channel == "email" else text["text"]
+    return text["title"].format_map(values), body.format_map(values)
+
+
+# --- Plans ----------------------------------------------------------------------------------
+
+def _arrival_start(person: Person) -> datetime | None:
+    if person.arrival_date is None:
+        return None
+    return local_moment(person.arrival_date, time(0), person.timezone)
+
+
+def pre_arrival_plans(person: Person, now: datetime) -> list[Plan]:
+    """"What to expect", arrival - 21 days, for a newcomer who has not yet arrived."""
+    arrival = _arrival_start(person)
+    if person.role != "newcomer" or arrival is None or arrival <= now:
+        return []
+    c = cadence_for(person.region)
+    due = local_moment(person.arrival_date - timedelta(days=c.pre_arrival_days), c.send_time,
+                       person.timezone)
+    return [Plan("what_to_expect", "arrival", max(due, now), "what_to_expect",
+                 {"arrival": _long_date(person.arrival_date), "link": _account_link()},
+                 expires_at=arrival)]
+
+
+def ambassador_plans(
+    recipient: Person, ambassador: Person, newcomer: Person, now: datetime, *,
+    require_notice: bool = True,
+) -> list[Plan]:
+    """The introduction of `ambassador` and `newcomer`, to `recipient` (either of them).
+
+    Only when arrival is at least `ambassador_min_days` away (unless `require_notice` is off,
+    for an introduction already queued); it expires on arrival.
+    """
+    arrival = _arrival_start(newcomer)
+    c = cadence_for(newcomer.region)
+    if arrival is not None and arrival <= now:
+        return []
+    if require_notice and arrival is not None and (
+        arrival - now < timedelta(days=c.ambassador_min_days)
+    ):
+        return []
+    if recipient.id == newcomer.id:
+        return [Plan("ambassador_intro", f"ambassador:{ambassador.id}", now,
+                     "ambassador_intro_newcomer",
+                     {"other": ambassador.full_name, "link": _account_link()},
+                     expires_at=arrival)]
+    return [Plan("ambassador_intro", f"newcomer:{newcomer.id}", now,
+                 "ambassador_intro_ambassador",
+                 {"other": newcomer.full_name, "arrival": _long_date(newcomer.arrival_date),
+                  "link": _account_link()},
+                 expires_at=arrival)]
+
+
+def family_plans(
+    recipient: Person, place: str, family: Family, members: list[tuple[Person, str]],
+    now: datetime,
+) -> list[Plan]:
+    """Family introduction, check-ins or nudges, and close-or-continue for one member."""
+    c = cadence_for(family.region)
+    tz = recipient.timezone
+    published = family.published_at or now
+    others = ", ".join(p.full_name for p, _ in members if p.id != recipient.id) or "(none yet)"
+    link = _account_link()
+    newcomers = [p for p, pl in members if pl == "newcomer" and p.arrival_date]
+    plans: list[Plan] = []
+
+    def intro_due(newcomer: Person) -> datetime:
+        day = newcomer.arrival_date - timedelta(days=c.family_intro_days_before)
+        return max(published, local_moment(day, c.send_time, tz))
+
+    def dated(kind: str, subject: str, template: str, day: date, expire_days: int,
+              values: dict) -> None:
+        due = local_moment(day, c.send_time, tz)
+        expires = due + timedelta(days=expire_days)
+        if expires > now:  # a moment long past is not queued only to expire
+            plans.append(Plan(kind, subject, due, template, values, expires_at=expires))
+
+    if place == "newcomer":
+        due = intro_due(recipient) if recipient.arrival_date else published
+        plans.append(Plan("family_intro", f"family:{family.id}", due, "family_intro_newcomer",
+                          {"others": others, "link": link}))
+        if recipient.arrival_date:
+            for days in c.checkin_days:
+                dated("checkin", f"day:{days}", "checkin",
+                      recipient.arrival_date + timedelta(days=days), c.checkin_expire_days,
+                      {"when": _after(days, ago=False)})
+            dated("close_continue", "arrival", "close_continue",
+                  recipient.arrival_date + timedelta(days=c.close_days), c.close_expire_days,
+                  {"link": link})
+        return plans
+
+    due = min((intro_due(n) for n in newcomers), default=published)
+    plans.append(Plan("family_intro", f"family:{family.id}", due, "family_intro_volunteer",
+                      {"others": others, "link": link}))
+    for newcomer in newcomers:
+        for days in c.checkin_days:
+            dated("buddy_nudge", f"newcomer:{newcomer.id}:day:{days}", "buddy_nudge",
+                  newcomer.arrival_date + timedelta(days=days), c.checkin_expire_days,
+                  {"newcomer": newcomer.full_name, "when": _after(days, ago=True)})
+    last = max((n.arrival_date for n in newcomers), default=published.date())
+    dated("close_continue", f"family:{family.id}", "close_continue",
+          last + timedelta(days=c.close_days), c.close_expire_days, {"link": link})
+    return plans
+
+
+def _account_link() -> str:
+    return public_url("account.index")
+
+
+# --- Writing plans to the outbox --------------------------------------------------------------
+
+def _apply(session: Session, person: Person, plans: list[Plan], *, reconcile: bool) -> None:
+    """Queue `plans` for `person`; with `reconcile`, cancel their pending cadence rows not planned.
+
+    A message already handed to a provider is never queued again, on any channel. A text that
+    failed for good falls back to email.
+    """
+    user = session.get(User, person.user_id)
+    if user is None:
+        return
+    now = utcnow()
+    rows = session.exec(
+        select(Message).where(Message.user_id == user.id, Message.kind.in_(CADENCE_KINDS))
+    ).all()
+    done = {
+        (m.kind, m.subject) for m in rows
+        if m.status in (SENDING, SENT, UNCERTAIN) or (m.status == FAILED and m.channel == "email")
+    }
+    failed = {(m.channel, m.kind, m.subject) for m in rows if m.status == FAILED}
+    wanted: set[tuple[str, str, str]] = set()
+    if person.status == "active":
+        preferred = channel_for(person)
+        for plan in plans:
+            if plan.key in done:
+                continue
+            channel = preferred
+            if (channel, *plan.key) in failed:
+                channel = "email"
+            title, body = render(plan, person, channel)
+            outbox.enqueue(
+                session, user=user, channel=channel, kind=plan.kind, subject=plan.subject,
+                to_address=address_for(person, user, channel), title=title, body=body,
+                due_at=plan.due_at, person=person, timezone=person.timezone,
+                expires_at=plan.expires_at,
+            )
+            wanted.add((channel, *plan.key))
+    planned = {plan.key for plan in plans}
+    for m in rows:
+        if m.status != PENDING or (m.channel, m.kind, m.subject) in wanted:
+            continue
+        if reconcile or person.status != "active" or (m.kind, m.subject) in planned:
+            # Conditional: a dispatcher may have claimed the row since it was read here.
+            session.execute(
+                sa.update(Message).where(Message.id == m.id, Message.status == PENDING)
+                .values(status=CANCELLED, updated_at=now)
+            )
+
+
+def _published_families(session: Session, person: Person) -> list[tuple[Family, str]]:
+    return list(session.exec(
+        select(Family, FamilyMember.place)
+        .join(FamilyMember, FamilyMember.family_id == Family.id)
+        .where(FamilyMember.person_id == person.id, Family.status == "published")
+    ).all())
+
+
+def _members(session: Session, family: Family) -> list[tuple[Person, str]]:
+    return list(session.exec(
+        select(Person, FamilyMember.place)
+        .join(FamilyMember, FamilyMember.person_id == Person.id)
+        .where(FamilyMember.family_id == family.id)
+        .order_by(FamilyMember.id)
+    ).all())
+
+
+def _published_pairs(session: Session, person: Person) -> list[AmbassadorPair]:
+    return list(session.exec(
+        select(AmbassadorPair).where(
+            AmbassadorPair.status == "published",
+            (AmbassadorPair.ambassador_id == person.id) | (AmbassadorPair.newcomer_id == person.id),
+        )
+    ).all())
+
+
+def plans_for(session: Session, person: Person, now: datetime) -> list[Plan]:
+    """Every cadence message `person` should have, from the database as it stands."""
+    queued = set(session.exec(
+        select(Message.kind, Message.subject)
+        .where(Message.user_id == person.user_id, Message.kind == "ambassador_intro")
+    ).all())
+    plans = pre_arrival_plans(person, now)
+    for pair in _published_pairs(session, person):
+        ambassador, newcomer = session.get(Person, pair.ambassador_id), session.get(
+            Person, pair.newcomer_id)
+        if ambassador is None or newcomer is None:
+            continue
+        for plan in ambassador_plans(person, ambassador, newcomer, now, require_notice=False):
+            if plan.key in queued or ambassador_plans(person, ambassador, newcomer, now):
+                plans.append(plan)
+    for family, place in _published_families(session, person):
+        plans += family_plans(person, place, family, _members(session, family), now)
+    return plans
+
+
+def reconcile(session: Session, person: Person, now: datetime | None = None) -> None:
+    """Bring `person`'s pending cadence messages in line with their current details."""
+    _apply(session, person, plans_for(session, person, now or utcnow()), reconcile=True)
+
+
+# --- Hooks ------------------------------------------------------------------------------------
+
+def person_joined(session: Session, person: Person) -> None:
+    """At sign-up: the email confirmation and, for a newcomer, "what to expect"."""
+    queue_email_confirmation(session, person)
+    _apply(session, person, pre_arrival_plans(person, utcnow()), reconcile=False)
+
+
+def ambassador_paired(session: Session, ambassador: Person, newcomer: Person) -> None:
+    """Introduce `ambassador` and `newcomer` to each other when arrival is 7+ days away."""
+    now = utcnow()
+    for recipient in (newcomer, ambassador):
+        _apply(session, recipient, ambassador_plans(recipient, ambassador, newcomer, now),
+               reconcile=False)
+
+
+def family_published(session: Session, family: Family, members: list[tuple[Person, str]]) -> None:
+    """Queue the introduction to every member, newcomers' check-ins, buddies' nudges, close."""
+    now = utcnow()
+    for person, place in members:
+        _apply(session, person, family_plans(person, place, family, members, now),
+               reconcile=False)
+
+
+def person_changed(session: Session, person: Person) -> None:
+    """After an arrival date, status, channel or opt-out change: move, cancel or requeue.
+
+    Pending rows move to their new times (same key, so never a second one); pausing or
+    withdrawing cancels them; resuming queues them again. Family members and ambassadors
+    whose messages mention this newcomer are brought in line too.
+    """
+    now = utcnow()
+    session.flush()
+    reconcile(session, person, now)
+    related: dict[int, Person] = {}
+    if person.role == "newcomer":
+        for family, _place in _published_families(session, person):
+            for other, _ in _members(session, family):
+                if other.id != person.id:
+                    related[other.id] = other
+    for pair in _published_pairs(session, person):
+        other_id = pair.ambassador_id if pair.newcomer_id == person.id else pair.newcomer_id
+        other = session.get(Person, other_id)
+        if other is not None:
+            related[other.id] = other
+    for other in related.values():
+        reconcile(session, other, now)
+
+
+def queue_email_confirmation(session: Session, person: Person) -> Message | None:
+    """Queue the signed link that confirms `person`'s email address (sent at any hour)."""
+    user = session.get(User, person.user_id)
+    if user is None or person.email_confirmed_at is not None:
+        return None
+    days = current_app.config["BUDDY_CONFIRM_LINK_DAYS"]
+    link = public_url("messaging.confirm_email",
+                      token=tokens.sign(tokens.CONFIRM, {"p": person.id, "e": user.email}))
+    text = texts()["email_confirm"]
+    values = {"name": _first_name(person), "link": link, "days": days}
+    return outbox.enqueue(
+        session, user=user, channel="email", kind="email_confirm",
+        subject=f"email:{user.email}"[:80], to_address=user.email,
+        title=text["title"].format_map(values), body=text["text"].format_map(values),
+        person=person,
+    )

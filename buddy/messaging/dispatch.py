@@ -1,0 +1,300 @@
+"""`dispatch`: one pass over the outbox. Claims due rows, sends them, records the outcome.
+
+Safe with several dispatchers at once on SQLite and PostgreSQL: a row is claimed by one
+conditional UPDATE (with FOR UPDATE SKIP LOCKED on PostgreSQL) that only one of them wins,
+and no transaction is held across a network call (RELIABILITY.md, Outbox).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlmodel import Session, select
+
+from buddy import db
+from buddy.links import public_url
+from buddy.messaging import cadence, tokens
+from buddy.messaging.channels import OPTED_OUT, RETRY, Channel, Outcome, build_channels
+from buddy.messaging.channels import SENT as OUT_SENT
+from buddy.messaging.models import (
+    CANCELLED,
+    EXPIRED,
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    UNCERTAIN,
+    CheckIn,
+    Flag,
+    Message,
+)
+from buddy.models import Person, utcnow
+
+log = logging.getLogger(__name__)
+
+# About 8 tries over a day and a half: 1, 2, 4 ... 64 minutes, then capped at 6 hours.
+MAX_ATTEMPTS = 8
+BASE_DELAY = timedelta(minutes=1)
+MAX_DELAY = timedelta(hours=6)
+# A row left in `sending` this long belonged to a dispatcher that died mid-send.
+STUCK_AFTER = timedelta(minutes=10)
+# Cadence emails wait for the address to be confirmed; look again after this long.
+CONFIRM_WAIT = timedelta(hours=1)
+
+
+def backoff(attempts: int) -> timedelta:
+    """Delay before try number `attempts + 1`: exponential, capped, with +-25% jitter.
+
+    The jitter spreads retries out so that a provider that was down is not hit by every
+    waiting message in the same second when it comes back.
+    """
+    delay = min(BASE_DELAY * (2 ** max(attempts - 1, 0)), MAX_DELAY)
+    return delay * random.uniform(0.75, 1.25)
+
+
+def status_callback_url(message: Message) -> str:
+    """Twilio's status callback for `message`: the outbox id in the URL reconciles it."""
+    return public_url("messaging.twilio_status", message_id=message.id)
+
+
+def dispatch(
+    *, now: datetime | None = None, limit: int | None = None,
+    channels: dict[str, Channel] | None = None,
+) -> Counter:
+    """Run one pass: recover stuck rows, expire stale ones, send everything due.
+
+    `now` replays a given moment (tests, operators); without it the clock is read as the
+    pass goes. Needs an app context. Returns counts of outcomes (sent, failed, retry, ...).
+    """
+    clock: Callable[[], datetime] = (lambda: now) if now is not None else utcnow
+    own = channels is None
+    channels = channels or build_channels(current_app.config,
+                                          status_callback=status_callback_url)
+    counts: Counter = Counter()
+    postgres = db.engine().dialect.name == "postgresql"
+    try:
+        with Session(db.engine(), expire_on_commit=False) as session:
+            counts["uncertain"] += _recover_stuck(session, clock())
+            counts["expired"] += _expire(session, clock())
+            while limit is None or sum(counts.values()) < limit:
+                message_id = _claim_next(session, clock(), postgres=postgres)
+                if message_id is None:
+                    break
+                try:
+                    counts[_process(session, message_id, clock(), channels)] += 1
+                finally:
+                    session.expunge_all()
+    finally:
+        if own:
+            for channel in channels.values():
+                channel.close()
+    return +counts
+
+
+def _recover_stuck(session: Session, now: datetime) -> int:
+    result = session.execute(
+        sa.update(Message)
+        .where(Message.status == SENDING, Message.claimed_at < now - STUCK_AFTER)
+        .values(status=UNCERTAIN, updated_at=now,
+                last_error="Stopped while sending (the dispatcher died?): the provider may "
+                           "have it, so it is not resent automatically")
+        .returning(Message.id)
+    ).all()
+    session.commit()
+    return len(result)
+
+
+def _expire(session: Session, now: datetime) -> int:
+    result = session.execute(
+        sa.update(Message)
+        .where(Message.status == PENDING, Message.expires_at.is_not(None),
+               Message.expires_at <= now)
+        .values(status=EXPIRED, updated_at=now,
+                last_error="Not sent before it stopped being relevant")
+        .returning(Message.id)
+    ).all()
+    session.commit()
+    return len(result)
+
+
+def _claim_next(session: Session, now: datetime, *, postgres: bool) -> int | None:
+    """Claim the next due row for this dispatcher, or None when nothing is due."""
+    due = (
+        select(Message.id)
+        .where(
+            Message.status == PENDING,
+            Message.due_at <= now,
+            sa.or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+        )
+        .order_by(Message.due_at, Message.id)
+        .limit(1)
+    )
+    if postgres:
+        # Another dispatcher's row, locked mid-claim, is skipped rather than waited for.
+        due = due.with_for_update(skip_locked=True)
+    # One statement: whichever dispatcher's UPDATE lands first wins; the other's WHERE
+    # status='pending' no longer matches. RETURNING, as psycopg's rowcount can be -1.
+    claimed = session.connection().execute(
+        sa.update(Message)
+        .where(Message.id == due.scalar_subquery(), Message.status == PENDING)
+        .values(status=SENDING, claimed_at=now, updated_at=now, attempts=Message.attempts + 1)
+        .returning(Message.id)
+    ).first()
+    session.commit()
+    return claimed[0] if claimed else None
+
+
+def _release(session: Session, message: Message, *, until: datetime, reason: str,
+             now: datetime) -> str:
+    """Put a claimed row back, untried, for later (outside the window, unconfirmed email)."""
+    session.execute(
+        sa.update(Message).where(Message.id == message.id, Message.status == SENDING)
+        .values(status=PENDING, next_attempt_at=until, attempts=Message.attempts - 1,
+                last_error=reason, updated_at=now)
+    )
+    session.commit()
+    return "waiting"
+
+
+def _finish(session: Session, message: Message, status: str, reason: str, now: datetime) -> str:
+    session.execute(
+        sa.update(Message).where(Message.id == message.id, Message.status == SENDING)
+        .values(status=status, last_error=reason, updated_at=now)
+    )
+    return status
+
+
+def _process(session: Session, message_id: int, now: datetime,
+             channels: dict[str, Channel]) -> str:
+    message = session.get(Message, message_id, populate_existing=True)
+    person = session.get(Person, message.person_id) if message.person_id else None
+    planned = message.kind in cadence.CADENCE_KINDS
+
+    # Re-check before sending: still relevant, still active, still wanted on this channel?
+    if message.expires_at is not None and message.expires_at <= now:
+        result = _finish(session, message, EXPIRED, "Not sent before it stopped being relevant",
+                         now)
+        session.commit()
+        return result
+    if person is not None and planned:
+        if person.status != "active":
+            result = _finish(session, message, CANCELLED, f"Person is {person.status}", now)
+            session.commit()
+            return result
+        if message.channel != "email" and (
+            person.sms_opted_out or message.channel not in channels
+        ):
+            reason = ("Opted out of texts" if person.sms_opted_out
+                      else f"{message.channel} is switched off")
+            result = _finish(session, message, CANCELLED, reason, now)
+            session.flush()
+            cadence.reconcile(session, person, now)  # queues it by email instead
+            session.commit()
+            return result
+        if message.channel == "email" and person.email_confirmed_at is None:
+            return _release(session, message, until=now + CONFIRM_WAIT, now=now,
+                            reason="Waiting for the email address to be confirmed")
+        rules = cadence.cadence_for(message.region)
+        if message.timezone and not cadence.in_window(now, message.timezone, rules):
+            return _release(session, message, now=now,
+                            until=cadence.next_window_start(now, message.timezone, rules),
+                            reason="Waiting for the sending window")
+    channel = channels.get(message.channel)
+    if channel is None:
+        result = _finish(session, message, FAILED, f"No {message.channel} channel", now)
+        session.commit()
+        return result
+
+    body = message.body
+    if message.kind == "checkin" and person is not None:
+        check_in = _check_in_for(session, message, person)
+        session.commit()
+        if message.channel == "email":
+            body += _answer_links(check_in, person)
+    outcome = channel.send(message, body)
+    return _record(session, message, person, outcome, now)
+
+
+def _check_in_for(session: Session, message: Message, person: Person) -> CheckIn:
+    day = int(message.subject.rsplit(":", 1)[-1])
+    check_in = session.exec(
+        select(CheckIn).where(CheckIn.person_id == person.id, CheckIn.day == day)
+    ).first()
+    if check_in is None:
+        check_in = CheckIn(person_id=person.id, region=person.region, day=day,
+                           channel=message.channel, message_id=message.id)
+        session.add(check_in)
+        session.flush()
+    return check_in
+
+
+def _answer_links(check_in: CheckIn, person: Person) -> str:
+    def link(answer: str) -> str:
+        token = tokens.sign(tokens.CHECKIN, {"c": check_in.id, "p": person.id, "a": answer})
+        return public_url("messaging.checkin_answer", token=token)
+
+    days = current_app.config["BUDDY_CHECKIN_LINK_DAYS"]
+    return (f"\n\nAll good:\n{link('ok')}\n\nI'd like a call:\n{link('call')}\n\n"
+            f"These links are for you only and work for {days} days.")
+
+
+def _record(session: Session, message: Message, person: Person | None, outcome: Outcome,
+            now: datetime) -> str:
+    """Write the outcome of one send, with its side effects, in one short transaction."""
+    values: dict = {"updated_at": now}
+    status = outcome.status
+    if outcome.status == OUT_SENT:
+        values.update(status=SENT, sent_at=now, provider_id=outcome.provider_id,
+                      last_error=None, error_code=None,
+                      provider_status=sa.func.coalesce(Message.provider_status, "accepted"))
+    elif outcome.status == RETRY:
+        if message.attempts >= MAX_ATTEMPTS:
+            status = FAILED
+            values.update(status=FAILED, error_code=outcome.code,
+                          last_error=f"Gave up after {message.attempts} tries: {outcome.error}")
+        else:
+            values.update(status=PENDING, next_attempt_at=now + backoff(message.attempts),
+                          last_error=outcome.error, error_code=outcome.code)
+    else:  # failed or uncertain
+        values.update(status=outcome.status, last_error=outcome.error, error_code=outcome.code)
+    session.connection().execute(
+        sa.update(Message).where(Message.id == message.id, Message.status == SENDING)
+        .values(**values)
+    )
+    session.expire_all()  # the Core UPDATE bypassed the identity map
+    if status == SENT and message.kind == "checkin" and person is not None:
+        session.execute(
+            sa.update(CheckIn)
+            .where(CheckIn.person_id == person.id,
+                   CheckIn.day == int(message.subject.rsplit(":", 1)[-1]))
+            .values(sent_at=now, message_id=message.id, channel=message.channel)
+        )
+    if status == FAILED and person is not None:
+        message_failed(session, message, person, code=outcome.code, error=values["last_error"],
+                       now=now)
+    session.commit()
+    if status != SENT:
+        log.warning("message %s %s: %s", message.id, status, values.get("last_error"))
+    return "retry" if status == PENDING else status
+
+
+def message_failed(session: Session, message: Message, person: Person, *, code: str | None,
+                   error: str | None, now: datetime) -> None:
+    """After a permanent failure: keep our opt-out, fall back to email, or tell the DA lead."""
+    if code == str(OPTED_OUT) and message.channel != "email":
+        person.sms_opted_out = True
+        person.updated_at = now
+        session.add(person)
+    if message.channel != "email" and message.kind in cadence.CADENCE_KINDS:
+        session.flush()
+        cadence.reconcile(session, person, now)  # the failed text goes again by email
+        return
+    session.add(Flag(person_id=person.id, region=person.region, reason="message_failed",
+                     message_id=message.id,
+                     text=f"{message.title or message.kind} ({message.channel}): {error}"))

@@ -1,0 +1,239 @@
+"""What comes back: inbound texts, Twilio status callbacks, one-click answers, confirmations."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from buddy.messaging import cadence, tokens
+from buddy.messaging.dispatch import message_failed
+from buddy.messaging.models import (
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    UNCERTAIN,
+    CheckIn,
+    Flag,
+    InboundMessage,
+    Message,
+)
+from buddy.models import Person, User, utcnow
+from buddy.services import audit
+
+# Twilio acts on these itself and still forwards them (RELIABILITY.md, Twilio).
+STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
+START_WORDS = {"START", "YES", "UNSTOP"}
+HELP_WORDS = {"HELP", "INFO"}
+# Twilio message statuses in the order they happen; a status only ever moves forward.
+STATUS_RANK = {
+    "accepted": 1, "scheduled": 1, "queued": 2, "sending": 3, "sent": 4,
+    "delivered": 5, "undelivered": 5, "failed": 5, "read": 6,
+}
+DELIVERY_FAILED = {"failed", "undelivered"}
+
+
+def meaning_of(body: str) -> str:
+    """ok | call | stop | start | help | unclear, for a reply in any case or spacing."""
+    word = re.sub(r"\s+", "", body or "").upper()
+    if word in {"1", "2"}:
+        return "ok" if word == "1" else "call"
+    if word in STOP_WORDS:
+        return "stop"
+    if word in START_WORDS:
+        return "start"
+    if word in HELP_WORDS:
+        return "help"
+    return "unclear"
+
+
+def _person_by_phone(session: Session, number: str) -> Person | None:
+    return session.exec(
+        select(Person).where(Person.phone == number).order_by(Person.id.desc())
+    ).first()
+
+
+def _latest_check_in(session: Session, person: Person) -> CheckIn | None:
+    return session.exec(
+        select(CheckIn).where(CheckIn.person_id == person.id, CheckIn.sent_at.is_not(None))
+        .order_by(CheckIn.sent_at.desc(), CheckIn.id.desc())
+    ).first()
+
+
+def raise_flag(session: Session, person: Person, reason: str, text: str = "", *,
+               check_in: CheckIn | None = None) -> Flag:
+    """An open flag for the region's DA lead; one per person, reason and check-in while open."""
+    query = select(Flag).where(Flag.person_id == person.id, Flag.reason == reason,
+                               Flag.status == "open")
+    if check_in is not None:
+        existing = session.exec(query.where(Flag.check_in_id == check_in.id)).first()
+        if existing is not None:
+            return existing
+    flag = Flag(person_id=person.id, region=person.region, reason=reason, text=text[:1000],
+                check_in_id=check_in.id if check_in else None)
+    session.add(flag)
+    return flag
+
+
+def answer_check_in(session: Session, check_in: CheckIn, person: Person, answer: str,
+                    channel: str, now: datetime | None = None) -> None:
+    """Record "ok" or "call" on a check-in; "call" raises a flag."""
+    check_in.answer, check_in.answered_at = answer, now or utcnow()
+    check_in.answer_channel = channel
+    session.add(check_in)
+    if answer == "call":
+        raise_flag(session, person, "asked_for_call", "Asked for a call", check_in=check_in)
+
+
+def receive_text(session: Session, *, sid: str, from_: str, body: str) -> InboundMessage | None:
+    """Store an inbound SMS or WhatsApp message once and act on it; None when already stored.
+
+    Commits. 1 and 2 answer the latest check-in; 2, HELP and anything unrecognised raise a
+    flag; STOP and START set and clear our own opt-out.
+    """
+    channel = "whatsapp" if from_.startswith("whatsapp:") else "sms"
+    number = from_.removeprefix("whatsapp:")
+    person = _person_by_phone(session, number)
+    meaning = meaning_of(body) if person is not None else "unknown_sender"
+    inbound = InboundMessage(message_sid=sid, person_id=person.id if person else None,
+                             channel=channel, from_address=from_[:64], body=body or "",
+                             meaning=meaning)
+    session.add(inbound)
+    try:
+        session.flush()
+    except sa.exc.IntegrityError:
+        session.rollback()  # a redelivered webhook: stored the first time
+        return None
+    if person is not None:
+        check_in = _latest_check_in(session, person)
+        if meaning in ("ok", "call") and check_in is not None:
+            inbound.check_in_id = check_in.id
+            answer_check_in(session, check_in, person, meaning, channel)
+        elif meaning == "call":
+            raise_flag(session, person, "asked_for_call", body)
+        elif meaning == "help":
+            raise_flag(session, person, "help", body)
+        elif meaning == "unclear":
+            raise_flag(session, person, "unclear_reply", body, check_in=None)
+        elif meaning in ("stop", "start"):
+            set_opt_out(session, person, meaning == "stop")
+    session.commit()
+    return inbound
+
+
+def set_opt_out(session: Session, person: Person, opted_out: bool) -> None:
+    """Keep our own opt-out flag and move pending texts to email (or back)."""
+    if person.sms_opted_out == opted_out:
+        return
+    person.sms_opted_out = opted_out
+    person.updated_at = utcnow()
+    session.add(person)
+    audit.record(session, actor=None, action="texts_stopped" if opted_out else "texts_started",
+                 region=person.region, person_id=person.id)
+    cadence.person_changed(session, person)
+
+
+def status_callback(session: Session, *, message_id: int, sid: str, status: str,
+                    error_code: str | None) -> None:
+    """Apply a Twilio status callback: statuses only move forward; settles uncertain rows.
+
+    Commits. A callback for another MessageSid than the one stored is ignored.
+    """
+    message = session.get(Message, message_id)
+    status = (status or "").lower()
+    if message is None or status not in STATUS_RANK:
+        return
+    if message.provider_id not in (None, sid):
+        return
+    if message.provider_id is None:
+        if session.exec(select(Message.id).where(Message.provider_id == sid)).first():
+            return
+        message.provider_id = sid
+    now = utcnow()
+    if STATUS_RANK[status] > STATUS_RANK.get(message.provider_status or "", 0):
+        message.provider_status = status
+    settled = message.provider_status
+    if settled in DELIVERY_FAILED:
+        if message.status in (SENT, UNCERTAIN, SENDING):
+            message.status = FAILED
+            message.error_code = error_code or message.error_code
+            message.last_error = f"Twilio reports {settled}" + (
+                f" (error {error_code})" if error_code else "")
+            person = session.get(Person, message.person_id) if message.person_id else None
+            if person is not None:
+                session.add(message)
+                message_failed(session, message, person, code=error_code,
+                               error=message.last_error, now=now)
+    elif message.status == UNCERTAIN:
+        # Twilio has it after all: the uncertain row was in fact sent.
+        message.status, message.sent_at = SENT, message.sent_at or now
+        message.last_error = None
+    message.updated_at = now
+    session.add(message)
+    session.commit()
+
+
+def answer_by_link(session: Session, token: str, answer_override: str | None = None) -> tuple[
+        CheckIn, Person, str]:
+    """Check the one-click link and return its check-in, person and answer (no write).
+
+    :raises tokens.BadLink: expired, tampered, or for another person.
+    """
+    payload = tokens.verify(tokens.CHECKIN, token)
+    check_in = session.get(CheckIn, payload.get("c"))
+    if check_in is None or check_in.person_id != payload.get("p") or payload.get("a") not in (
+            "ok", "call"):
+        raise tokens.BadLink("This link is not valid")
+    person = session.get(Person, check_in.person_id)
+    if person is None:
+        raise tokens.BadLink("This link is not valid")
+    return check_in, person, payload["a"]
+
+
+def confirm_email(session: Session, token: str) -> Person:
+    """Mark the person's email address confirmed and release the emails waiting for it.
+
+    Commits. :raises tokens.BadLink: expired, tampered, or for an address since changed.
+    """
+    payload = tokens.verify(tokens.CONFIRM, token)
+    person = session.get(Person, payload.get("p"))
+    user = session.get(User, person.user_id) if person else None
+    if user is None or user.email != payload.get("e"):
+        raise tokens.BadLink("This link is not valid")
+    if person.email_confirmed_at is None:
+        now = utcnow()
+        person.email_confirmed_at = now
+        session.add(person)
+        session.execute(
+            sa.update(Message)
+            .where(Message.user_id == user.id, Message.channel == "email",
+                   Message.status == PENDING)
+            .values(next_attempt_at=None, updated_at=now)
+        )
+        audit.record(session, actor=None, action="email_confirmed", region=person.region,
+                     person_id=person.id)
+        session.commit()
+    return person
+
+
+def problems(session: Session, regions: list[str] | None) -> list[tuple[Message, Person | None]]:
+    """Failed and uncertain messages (newest first) in `regions` (None: all)."""
+    query = (
+        select(Message, Person).join(Person, Person.id == Message.person_id, isouter=True)
+        .where(Message.status.in_((FAILED, UNCERTAIN)))
+        .order_by(Message.updated_at.desc()).limit(500)
+    )
+    if regions is not None:
+        query = query.where(Message.region.in_(regions))
+    return list(session.exec(query).all())
+
+
+def outbox_log(session: Session, regions: list[str] | None, limit: int = 200) -> list[Message]:
+    """The latest messages, what was (or would have been) sent, newest first."""
+    query = select(Message).order_by(Message.id.desc()).limit(limit)
+    if regions is not None:
+        query = query.where(Message.region.in_(regions))
+    return list(session.exec(query).all())

@@ -1,0 +1,209 @@
+"""The cadence: what is queued when, in the recipient's time zone, moved and never doubled."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+
+import pytest
+
+from buddy.messaging import cadence
+from buddy.messaging.models import Message
+from buddy.services import people
+from tests.factories import mobile
+from tests.messaging.conftest import at, publish_family, rows, run
+
+
+def keyed(session, person) -> dict[tuple[str, str, str], Message]:
+    return {(m.channel, m.kind, m.subject): m for m in rows(session, person_id=person.id)}
+
+
+def test_sign_up_queues_confirmation_and_what_to_expect_in_local_time(session, factory):
+    person = factory.newcomer(timezone="Asia/Kolkata")  # arrives 4 August 2027
+    queued = keyed(session, person)
+    assert set(queued) == {("email", "email_confirm", f"email:newcomer{person.full_name.split()[1]}"
+                                                      "@example.org"),
+                           ("sms", "what_to_expect", "arrival")}
+    expect = queued["sms", "what_to_expect", "arrival"]
+    # 14 July 2027, 10:00 in Kolkata (UTC+5:30), stored in UTC; expires on arrival day.
+    assert expect.due_at == datetime(2027, 7, 14, 4, 30, tzinfo=UTC)
+    assert expect.expires_at == datetime(2027, 8, 3, 18, 30, tzinfo=UTC)
+    assert expect.to_address.startswith("+91") and "4 August 2027" in expect.body
+
+
+def test_volunteers_get_the_confirmation_only(session, factory):
+    volunteer = factory.volunteer()
+    assert [m.kind for m in rows(session, person_id=volunteer.id)] == ["email_confirm"]
+
+
+def test_family_publication_queues_the_whole_cadence(app, session, factory):
+    newcomer = factory.newcomer(timezone="Asia/Kolkata")
+    anchor = factory.volunteer(role="buddy")
+    buddy = factory.volunteer(role="buddy", stage="ST2")
+    publish_family(app, session, [(anchor, "anchor"), (buddy, "buddy"), (newcomer, "newcomer")],
+                   published_at=at(2027, 5, 1))
+    mine = keyed(session, newcomer)
+    # Introduction at arrival - 14 days (later than publication), 10:00 Kolkata.
+    intro = mine["sms", "family_intro", "family:1"] if ("sms", "family_intro", "family:1") in mine \
+        else next(m for k, m in mine.items() if k[1] == "family_intro")
+    assert intro.due_at == datetime(2027, 7, 21, 4, 30, tzinfo=UTC)
+    assert anchor.full_name in intro.body and buddy.full_name in intro.body
+    checkins = sorted((m for m in mine.values() if m.kind == "checkin"), key=lambda m: m.due_at)
+    assert [m.subject for m in checkins] == ["day:7", "day:28", "day:56", "day:91"]
+    assert [m.due_at.date() for m in checkins] == [
+        date(2027, 8, 11), date(2027, 9, 1), date(2027, 9, 29), date(2027, 11, 3)]
+    assert "Reply 1" in checkins[0].body
+    close = [m for m in mine.values() if m.kind == "close_continue"]
+    assert [m.due_at.date() for m in close] == [date(2028, 2, 2)]
+    nudges = [m for m in rows(session, person_id=buddy.id) if m.kind == "buddy_nudge"]
+    assert len(nudges) == 4 and all(newcomer.full_name in m.body for m in nudges)
+    # The buddy is in London: 10:00 BST on 11 August is 09:00 UTC.
+    assert min(m.due_at for m in nudges) == datetime(2027, 8, 11, 9, 0, tzinfo=UTC)
+    assert {m.kind for m in rows(session, person_id=anchor.id)} == {
+        "email_confirm", "family_intro", "buddy_nudge", "close_continue"}
+
+
+def test_family_published_twice_queues_nothing_twice(app, session, factory):
+    newcomer, anchor = factory.newcomer(), factory.volunteer()
+    family = publish_family(app, session, [(anchor, "anchor"), (newcomer, "newcomer")])
+    before = len(rows(session))
+    with app.app_context():
+        cadence.family_published(session, family, [(anchor, "anchor"), (newcomer, "newcomer")])
+    session.commit()
+    assert len(rows(session)) == before
+
+
+def test_changed_arrival_moves_every_pending_message_without_a_second_week_one(
+        app, session, factory):
+    """RELIABILITY.md item 11."""
+    newcomer, anchor = factory.newcomer(timezone="Europe/London"), factory.volunteer()
+    publish_family(app, session, [(anchor, "anchor"), (newcomer, "newcomer")])
+    ids_before = {k: m.id for k, m in keyed(session, newcomer).items()}
+    with app.app_context():
+        people.update_profile(session=session, person=newcomer, data={
+            **_profile(newcomer), "arrival_date": date(2027, 9, 1)})
+    after = keyed(session, newcomer)
+    assert {k: m.id for k, m in after.items()} == ids_before  # the same rows, moved
+    week_one = after["sms", "checkin", "day:7"]
+    assert week_one.due_at == datetime(2027, 9, 8, 9, 0, tzinfo=UTC)
+    assert len([m for m in rows(session) if m.kind == "checkin" and m.subject == "day:7"]) == 1
+    # The buddy's nudges follow the newcomer's new date too.
+    nudge = next(m for m in rows(session, person_id=anchor.id)
+                 if m.subject == f"newcomer:{newcomer.id}:day:7")
+    assert nudge.due_at == datetime(2027, 9, 8, 9, 0, tzinfo=UTC)
+
+
+def test_pause_cancels_resume_requeues_withdraw_cancels(app, session, factory):
+    newcomer, anchor = factory.newcomer(), factory.volunteer()
+    publish_family(app, session, [(anchor, "anchor"), (newcomer, "newcomer")])
+    planned = [m for m in rows(session, person_id=newcomer.id) if m.kind != "email_confirm"]
+    with app.app_context():
+        people.change_status(session=session, person=newcomer, action="pause")
+    assert {m.status for m in rows(session, person_id=newcomer.id)
+            if m.kind != "email_confirm"} == {"cancelled"}
+    with app.app_context():
+        people.change_status(session=session, person=newcomer, action="resume")
+    again = [m for m in rows(session, person_id=newcomer.id) if m.kind != "email_confirm"]
+    assert {m.status for m in again} == {"pending"}
+    assert sorted(m.id for m in again) == sorted(m.id for m in planned)
+    with app.app_context():
+        people.change_status(session=session, person=newcomer, action="withdraw")
+    assert {m.status for m in rows(session, person_id=newcomer.id)
+            if m.kind != "email_confirm"} == {"cancelled"}
+
+
+def test_a_sent_message_is_never_queued_again_even_on_another_channel(
+        app, session, factory, fake_twilio):
+    newcomer = factory.newcomer()
+    run(app, at(2027, 7, 14, 9))  # "what to expect" goes by SMS (09:00 UTC is 14:30 in India)
+    assert [r["Body"][:5] for r in fake_twilio.accepted()] == ["Hello"]
+    with app.app_context():
+        people.update_profile(session=session, person=newcomer,
+                              data={**_profile(newcomer), "channel": "email"})
+    expect = [m for m in rows(session, person_id=newcomer.id) if m.kind == "what_to_expect"]
+    assert [(m.channel, m.status) for m in expect] == [("sms", "sent")]
+
+
+def test_channel_change_moves_pending_messages_to_the_new_channel(app, session, factory):
+    newcomer = factory.newcomer()
+    with app.app_context():
+        people.update_profile(session=session, person=newcomer,
+                              data={**_profile(newcomer), "channel": "whatsapp"})
+    expect = {m.channel: m.status for m in rows(session, person_id=newcomer.id)
+              if m.kind == "what_to_expect"}
+    assert expect == {"sms": "cancelled", "whatsapp": "pending"}
+
+
+def test_ambassador_introduction_only_with_a_week_to_go(app, session, factory):
+    from datetime import timedelta
+
+    far = factory.newcomer(**_arrival(date.today() + timedelta(days=60)))
+    near = factory.newcomer(**_arrival(date.today() + timedelta(days=3)))
+    ambassador = factory.volunteer(role="ambassador")
+    with app.app_context():
+        cadence.ambassador_paired(session, ambassador, far)
+        cadence.ambassador_paired(session, ambassador, near)
+    session.commit()
+    intros = [m for m in rows(session) if m.kind == "ambassador_intro"]
+    assert sorted((m.person_id, m.subject) for m in intros) == sorted([
+        (far.id, f"ambassador:{ambassador.id}"), (ambassador.id, f"newcomer:{far.id}")])
+    assert ambassador.full_name in next(m.body for m in intros if m.person_id == far.id)
+
+
+def test_region_override_changes_the_cadence(monkeypatch):
+    cfg = dict(cadence._config())
+    cfg["regions"] = {"wessex": {"cadence": {"checkin_days": [7, 21]}}}
+    cadence.cadence_for.cache_clear()
+    monkeypatch.setattr(cadence, "_config", lambda: cfg)
+    try:
+        assert cadence.cadence_for("wessex").checkin_days == (7, 21)
+        assert cadence.cadence_for("london").checkin_days == (7, 28, 56, 91)
+    finally:
+        cadence.cadence_for.cache_clear()
+
+
+LONG = "Christabel-Alexandrina Montgomery-Featherstonehaugh"
+GSM = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRS"
+          "TUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
+
+
+@pytest.mark.parametrize("name", sorted(set(cadence.texts()) - {"email_confirm"}))
+def test_every_text_fits_two_sms_segments_in_plain_gsm(name):
+    text = cadence.texts()[name]["text"]
+    filled = text.format_map({
+        "name": "Christabel", "other": LONG, "others": ", ".join([LONG] * 3)[:120],
+        "arrival": "30 September 2027", "link": "https://buddy.example.nhs.uk/account/",
+        "when": "13 weeks in", "newcomer": LONG, "days": 7})
+    assert set(filled) <= GSM, set(filled) - GSM
+    assert len(filled) <= 306, len(filled)
+
+
+def _profile(person) -> dict:
+    return {
+        "full_name": person.full_name, "channel": person.channel, "phone": mobile("IN"),
+        "phone_country": "IN", "timezone": person.timezone, "region": person.region,
+        "scheme": person.scheme, "stage": person.stage, "arrival_date": person.arrival_date,
+        "interests": person.interests,
+    }
+
+
+def _arrival(day: date) -> dict:
+    return {"arrival_day": str(day.day), "arrival_month": str(day.month),
+            "arrival_year": str(day.year)}
+
+
+def test_nothing_but_the_confirmation_goes_to_an_unconfirmed_address(
+        app, session, factory, fake_smtp, client):
+    volunteer = factory.volunteer()
+    newcomer = factory.newcomer()
+    publish_family(app, session, [(volunteer, "anchor"), (newcomer, "newcomer")])
+    run(app, at(2027, 7, 21, 12))
+    intro = next(m for m in rows(session, person_id=volunteer.id) if m.kind == "family_intro")
+    assert intro.status == "pending" and "confirmed" in intro.last_error
+    assert [m["to"] for m in fake_smtp.received].count(intro.to_address) == 1  # confirmation
+    link = next(m for m in rows(session, person_id=volunteer.id) if m.kind == "email_confirm")
+    path = re.search(r"http://localhost(/messages/confirm-email/\S+)", link.body)[1]
+    assert "Email address confirmed" in client.get(path).get_data(as_text=True)
+    run(app, at(2027, 7, 21, 12))
+    assert [m["to"] for m in fake_smtp.received if b"buddy family" in m["content"]] == [
+        intro.to_address]
