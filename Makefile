@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PORT
 
-.PHONY: setup run test test-sqlite test-postgresql lint clean
+.PHONY: setup run test lint clean load
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -36,6 +36,10 @@ test: setup
 	$(BIN)/ruff check buddy matching tests migrations
 	$(BIN)/pytest
 	$(BIN)/pytest --db postgresql -m "not browser" --ignore=tests/matching
+
+# Slow checks on demand; their last figures are in the README.
+load: setup
+	$(BIN)/python -m tests.perf.load --users 200 --seconds 60
 
 lint: setup
 	$(BIN)/ruff check buddy matching tests migrations
