@@ -1,0 +1,514 @@
+"""`solve_families`: regions solved independently (in parallel processes), then one result."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .assemble import improve, round_lp
+from .config import FamilySettings, family_settings
+from .flow import fair_selection, max_coverage
+from .greedy import greedy_region
+from .instance import Family, RegionInstance
+from .model import LPMaster, SolverFailure, dive, generate_columns, solve_integer_master
+from .reasons import newcomer_reasons, unmatched_reason
+from .schema import Cohort, NoSolution
+from .validate import metrics
+
+Progress = Callable[[dict[str, Any]], None]
+TWO_STAGE_FROM = 150  # newcomers in a region above which fair selection is applied in two stages
+
+
+@dataclass
+class RegionOutcome:
+    """What one region's solve returns to the parent process."""
+
+    region: str
+    families: list[
+        tuple[str, tuple[str, ...], tuple[str, ...]]
+    ]  # anchor id, buddy ids, newcomer ids
+    quality: int
+    bound: float
+    matched: int
+    coverage_max: int
+    status: str
+    seconds: float
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def spread_lower_bound(inst: RegionInstance, coverage: int) -> int:
+    """Smallest size spread any result matching `coverage` newcomers can have.
+
+    A window [lo, hi] of family sizes is possible only if the max flow with anchor
+    capacities cut to hi (anchors below lo removed) still reaches the coverage.
+    """
+    from .flow import max_coverage as flow
+
+    if coverage == 0 or not inst.w_spread:
+        return 0
+    kmax = inst.settings.max_newcomers
+    best = kmax - 1
+    saved = inst.cap.copy()
+    try:
+        for width in range(kmax):
+            for lo in range(1, kmax - width + 1):
+                hi = lo + width
+                inst.cap = np.where(saved >= lo, np.minimum(saved, hi), 0)
+                if any(inst.cap[a] == 0 for a in inst.locked_of_anchor):
+                    continue
+                if flow(inst)[0] >= coverage:
+                    return width
+    finally:
+        inst.cap = saved
+    return best
+
+
+def _trivial_quality_bound(inst: RegionInstance) -> float:
+    """All quality points for every newcomer and family: a bound that holds for any coverage."""
+    return float(
+        len(inst.newcomers) * (int(inst.wq[7]) + inst.w_scheme)
+        + len(inst.anchors) * (inst.w_three + inst.w_hosp)
+    )
+
+
+def _ids(inst: RegionInstance, fam: Family) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    a, extras, news = fam
+    return (
+        inst.buddies[a].id,
+        tuple(inst.buddies[b].id for b in extras),
+        tuple(inst.newcomers[n].id for n in news),
+    )
+
+
+def _key(inst: RegionInstance, fams: list[Family]) -> tuple[int, int]:
+    """Lexicographic: matched newcomers first, then quality (spread included)."""
+    return sum(len(f[2]) for f in fams), inst.solution_quality(fams)
+
+
+def _locked_ok(inst: RegionInstance, fams: list[Family]) -> bool:
+    anchors = {f[0] for f in fams}
+    return all(a in anchors for a in inst.locked_of_anchor)
+
+
+def solve_region(
+    cohort: Cohort,
+    region: str,
+    settings: FamilySettings,
+    *,
+    time_limit_s: float,
+    seed: int,
+    workers: int,
+    report: Callable[[str, float | None, float | None], None] | None = None,
+) -> RegionOutcome:
+    """Best families for one region; if an LP or CP-SAT step fails, the greedy + local search.
+
+    :raises NoSolution: when a locked family cannot be completed under the rules.
+    """
+    start = time.monotonic()
+    try:
+        return _solve_region(
+            cohort,
+            region,
+            settings,
+            time_limit_s=time_limit_s,
+            seed=seed,
+            workers=workers,
+            report=report,
+        )
+    except SolverFailure as exc:
+        return _fallback_region(cohort, region, settings, seed=seed, start=start, reason=str(exc))
+
+
+def _fallback_region(
+    cohort: Cohort, region: str, settings: FamilySettings, *, seed: int, start: float, reason: str
+) -> RegionOutcome:
+    """A valid result without LP: greedy + local search, with the trivial bound."""
+    inst = RegionInstance(cohort, region, settings)
+    coverage_max, _ = max_coverage(inst)
+    free = [n for n in range(len(inst.newcomers)) if inst.owner_n[n] < 0]
+    if settings.choose_unmatched == "arrival" and coverage_max < len(free) + sum(
+        len(f.newcomers) for f in inst.locked
+    ):
+        chosen = fair_selection(inst, seed)
+        inst.eligible[[n for n in free if n not in chosen], :] = False
+    fams = improve(inst, greedy_region(inst))
+    if not _locked_ok(inst, fams):
+        raise NoSolution(f"no family arrangement in {region} keeps every locked family (rule 5)")
+    matched, quality = _key(inst, fams)
+    return RegionOutcome(
+        region=region,
+        families=[_ids(inst, f) for f in fams],
+        quality=quality,
+        bound=max(float(quality), _trivial_quality_bound(inst)),
+        matched=matched,
+        coverage_max=coverage_max,
+        status="feasible",
+        seconds=time.monotonic() - start,
+        stats={"picked": f"greedy + local search ({reason})"},
+    )
+
+
+def _solve_region(
+    cohort: Cohort,
+    region: str,
+    settings: FamilySettings,
+    *,
+    time_limit_s: float,
+    seed: int,
+    workers: int,
+    report: Callable[[str, float | None, float | None], None] | None = None,
+) -> RegionOutcome:
+    """Greedy start, column generation, LP rounding, dive, CP-SAT; the best result kept."""
+    start = time.monotonic()
+    deadline = start + time_limit_s
+    inst = RegionInstance(cohort, region, settings)
+    coverage_max, _ = max_coverage(inst)
+    free = [n for n in range(len(inst.newcomers)) if inst.owner_n[n] < 0]
+    waiting: list[int] = []
+    locked_newcomers = sum(len(f.newcomers) for f in inst.locked)
+    if settings.choose_unmatched == "arrival" and coverage_max < len(free) + locked_newcomers:
+        # Not everyone can be matched: decide who waits blind to quality (see config).
+        chosen = fair_selection(inst, seed)
+        waiting = [n for n in free if n not in chosen]
+    if not inst.newcomers:
+        return RegionOutcome(region, [], 0, 0.0, 0, 0, "optimal", time.monotonic() - start)
+    if waiting and len(inst.newcomers) <= TWO_STAGE_FROM:
+        # Small regions: solve the fair problem directly (its LP converges in about 1 s).
+        inst.eligible[waiting, :] = False
+        two_stage = False
+    else:
+        two_stage = bool(waiting)
+    greedy = greedy_region(inst)
+    if report:
+        report("greedy", inst.solution_quality(greedy), None)
+
+    master = LPMaster(inst)
+    for fam in greedy:
+        if not inst.family_violations(fam):
+            master.add(fam)
+
+    best_known = inst.solution_quality(greedy)
+
+    def cg_report(lp: float, bound: float | None) -> None:
+        # Progress shows the best integer result so far against the proved bound.
+        if report:
+            report("column generation", best_known, bound)
+
+    # Deterministic budgets (rounds) with the wall clock as a safety net.
+    roundings: list[list[Family]] = []
+    stats = generate_columns(
+        inst,
+        master,
+        deadline=start + (0.4 if two_stage else 0.7) * time_limit_s,
+        max_rounds=200,
+        report=cg_report,
+        threads=workers,
+        on_lp=None
+        if waiting
+        else lambda m: roundings.append(round_lp(inst, m.columns, m.primal())),  # noqa: E501
+        coverage=coverage_max,
+    )  # leaves inst.W at the generation weight, which the LP's objective uses
+    # Valid for every result matching coverage_max newcomers, whoever they are.
+    bound = stats.bound - inst.w_spread * spread_lower_bound(inst, coverage_max)
+    if two_stage:
+        # Fair selection in a large region: columns were generated for the open problem (its
+        # LP is far less degenerate than the one where exactly the chosen newcomers must be
+        # placed, which stalled for 15+ rounds on north-west); now the waiting newcomers leave
+        # every family, a few more rounds fill the gaps, and the open problem's bound holds.
+        inst.eligible[waiting, :] = False
+        waiting_set = set(waiting)
+        for i, col in enumerate(master.columns):
+            if waiting_set & set(col[2]):
+                master.disable(i)
+        inst.W = inst.W_full
+        greedy = greedy_region(inst)
+        for fam in greedy:
+            if not inst.family_violations(fam):
+                master.add(fam)
+        more = generate_columns(
+            inst,
+            master,
+            deadline=start + 0.7 * time_limit_s,
+            max_rounds=200,
+            threads=workers,
+            coverage=coverage_max,
+        )
+        bound = min(bound, more.bound - inst.w_spread * spread_lower_bound(inst, coverage_max))
+    candidates: list[tuple[str, list[Family]]] = []
+    if _locked_ok(inst, greedy):
+        candidates.append(("greedy", greedy))
+    if master.uses_artificial():
+        names = ", ".join(
+            inst.locked[inst.locked_of_anchor[a]].id for a in sorted(inst.locked_of_anchor)
+        )
+        raise NoSolution(
+            f"a locked family in {region} cannot get a newcomer under the rules ({names}; rule 4)"
+        )
+    master.solve()
+    roundings.append(round_lp(inst, master.columns, master.primal()))
+    for rounded in roundings:
+        if _locked_ok(inst, rounded):
+            candidates.append(("lp rounding", rounded))
+    improved = improve(inst, greedy)
+    if _locked_ok(inst, improved):
+        candidates.append(("greedy + local search", improved))
+    if len(inst.newcomers) <= 150 and time.monotonic() < start + 0.85 * time_limit_s:
+        dived = dive(inst, master, deadline=start + 0.85 * time_limit_s)
+        if _locked_ok(inst, dived):
+            candidates.append(("dive", improve(inst, dived)))
+    inst.W = inst.W_full
+    best_name, best = (
+        max(candidates, key=lambda c: _key(inst, c[1])) if candidates else ("none", [])
+    )
+    if report:
+        report("integer search", inst.solution_quality(best), bound)
+    for fam in best:
+        master.add(fam)
+    inst.W = inst.W_full
+    try:
+        # Waiting newcomers are no longer eligible: drop their columns from the final search.
+        usable = [c for c in master.columns if all(inst.eligible[n, c[0]] for n in c[2])]
+        ip = solve_integer_master(
+            inst,
+            usable,
+            [inst.value(c) for c in usable],
+            best,
+            time_limit_s=max(0.2, min(deadline - time.monotonic(), 0.15 * time_limit_s)),
+            deterministic_limit=max(1.0, 0.5 * time_limit_s),
+            seed=seed,
+            workers=workers,
+        )
+        if _locked_ok(inst, ip.families):
+            candidates.append(("cp-sat", ip.families))
+    except SolverFailure:
+        if not candidates:
+            raise NoSolution(
+                f"no family arrangement in {region} keeps every locked family (rule 5)"
+            ) from None
+    best_name, best = max(candidates, key=lambda c: _key(inst, c[1]))
+    matched, quality = _key(inst, best)
+    # The bound is on the quality of results matching coverage_max newcomers (the most any
+    # result can match); the LP ignores the spread penalty, so the least spread such a
+    # result can have was subtracted. If we matched fewer, no quality bound is claimed.
+    if matched < coverage_max:
+        bound = max(bound, _trivial_quality_bound(inst))
+    bound = float(np.floor(bound + 1e-6))
+    status = "optimal" if matched == coverage_max and quality >= bound else "feasible"
+    if report:
+        report("done", quality, bound)
+    return RegionOutcome(
+        region=region,
+        families=[_ids(inst, f) for f in best],
+        quality=quality,
+        bound=max(bound, float(quality)),
+        matched=matched,
+        coverage_max=coverage_max,
+        status=status,
+        seconds=time.monotonic() - start,
+        stats={
+            "picked": best_name,
+            "rounds": stats.rounds,
+            "columns": stats.columns,
+            "lp_quality": round(stats.lp_value, 2),
+            "greedy_quality": inst.solution_quality(greedy),
+            "greedy_matched": sum(len(f[2]) for f in greedy),
+            "waiting_by_arrival": len(waiting),
+        },
+    )
+
+
+def _worker(args) -> RegionOutcome | str:
+    cohort, region, settings, limit, seed, q = args
+
+    def report(phase, obj, bound):
+        q.put({"phase": phase, "objective": obj, "bound": bound, "region": region})
+
+    try:
+        return solve_region(
+            cohort, region, settings, time_limit_s=limit, seed=seed, workers=1, report=report
+        )
+    except NoSolution as exc:
+        return f"NoSolution:{exc}"
+
+
+def check_locked_regions(cohort: Cohort) -> None:
+    """Rule 1 for locked families, checked before the cohort is split by region.
+
+    :raises NoSolution: when a locked family mixes regions.
+    """
+    for fam in cohort.locked:
+        regions = sorted({str(cohort.person(m).region) for m in fam.members})
+        if len(regions) > 1:
+            raise NoSolution(f"locked family {fam.id} mixes regions {', '.join(regions)} (rule 1)")
+
+
+def solve_families(
+    cohort: Cohort,
+    *,
+    time_limit_s: float = 60.0,
+    seed: int = 0,
+    workers: int = 2,
+    progress: Progress | None = None,
+    settings: FamilySettings | None = None,
+) -> dict[str, Any]:
+    """Families for every region of the cohort, as the spec's result dict.
+
+    :raises NoSolution: when the hard rules leave no valid result (the message names the rule).
+    """
+    settings = settings or family_settings()
+    start = time.monotonic()
+    check_locked_regions(cohort)
+    regions = cohort.regions()
+    sizes = {
+        r: max(1, sum(1 for p in cohort.people if p.region == r and p.role == "newcomer"))
+        for r in regions
+    }
+    total = sum(sizes.values()) or 1
+    outcomes: dict[str, RegionOutcome] = {}
+
+    def emit(event: dict) -> None:
+        if progress:
+            progress({**event, "elapsed": round(time.monotonic() - start, 2)})
+
+    if len(regions) <= 1 or workers <= 1:
+        for r in regions:
+            # Regions run one after another: share the time limit by size.
+            # Keep ~8% of the limit for the last exact pricing pass, reasons and metrics.
+            share = 0.92 * (
+                time_limit_s if len(regions) == 1 else max(1.0, time_limit_s * sizes[r] / total)
+            )
+
+            def report(phase, obj, bound, r=r):
+                emit({"phase": phase, "objective": obj, "bound": bound, "region": r})
+
+            outcomes[r] = solve_region(
+                cohort.subset(r),
+                r,
+                settings,
+                time_limit_s=share,
+                seed=seed,
+                workers=workers,
+                report=report,
+            )
+    else:
+        ctx = mp.get_context("spawn")
+        manager = ctx.Manager()
+        q = manager.Queue()
+        # Each worker process solves whole regions; a region's budget is its share of
+        # (time limit x workers), capped at the time limit.
+        budget = {
+            r: 0.92 * min(time_limit_s, max(1.0, time_limit_s * workers * sizes[r] / total * 0.85))
+            for r in regions
+        }
+        order = sorted(regions, key=lambda r: (-sizes[r], r))
+        try:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                futures = {
+                    r: pool.submit(_worker, (cohort.subset(r), r, settings, budget[r], seed, q))
+                    for r in order
+                }
+                pending = set(futures)
+                while pending:
+                    try:
+                        emit(q.get(timeout=0.5))
+                    except queue.Empty:
+                        pass
+                    for r in list(pending):
+                        if futures[r].done():
+                            pending.discard(r)
+                            out = futures[r].result()
+                            if isinstance(out, str):
+                                raise NoSolution(out.removeprefix("NoSolution:"))
+                            outcomes[r] = out
+                while True:
+                    try:
+                        emit(q.get_nowait())
+                    except queue.Empty:
+                        break
+        finally:
+            manager.shutdown()
+    result = build_result(
+        cohort, settings, [outcomes[r] for r in regions], time.monotonic() - start
+    )
+    emit(
+        {
+            "phase": "finished",
+            "objective": result["objective"],
+            "bound": result["bound"],
+            "region": None,
+        }
+    )
+    return result
+
+
+def build_result(
+    cohort: Cohort, settings: FamilySettings, outcomes: list[RegionOutcome], seconds: float
+) -> dict[str, Any]:
+    """The spec's result dict from per-region outcomes: ids, reasons, unmatched, metrics."""
+    locked_by_anchor = {cohort.locked_anchor(f): f.id for f in cohort.locked}
+    taken = {f.id for f in cohort.locked}
+    families = []
+    for out in outcomes:
+        number = 0
+        for anchor, buddies, news in sorted(out.families):
+            fid = locked_by_anchor.get(anchor)
+            if fid is None:
+                while True:
+                    number += 1
+                    fid = f"{out.region}-{number:03d}"
+                    if fid not in taken:
+                        break
+                taken.add(fid)
+            a = cohort.person(anchor)
+            bs = [cohort.person(b) for b in buddies]
+            families.append(
+                {
+                    "id": fid,
+                    "region": out.region,
+                    "anchor": anchor,
+                    "buddies": list(buddies),
+                    "newcomers": list(news),
+                    "reasons": {n: newcomer_reasons(cohort, cohort.person(n), a, bs) for n in news},
+                }
+            )
+    matched = {n for f in families for n in f["newcomers"]}
+    unmatched = [
+        {"id": p.id, "reason": unmatched_reason(cohort, p, families, settings.max_newcomers)}
+        for p in cohort.people
+        if p.role == "newcomer" and p.id not in matched
+    ]
+    all_optimal = all(o.status == "optimal" for o in outcomes)
+    result = {
+        "version": 1,
+        "kind": "families",
+        "status": "optimal" if all_optimal else "feasible",
+        "objective": int(sum(o.quality for o in outcomes)),
+        "bound": int(sum(o.bound for o in outcomes)),
+        "seconds": round(seconds, 2),
+        "settings": settings.as_dict()
+        | {"coverage": "lexicographic: newcomers matched first, then weighted quality"},
+        "families": families,
+        "unmatched": unmatched,
+        "coverage_max": int(sum(o.coverage_max for o in outcomes)),
+        "regions": {
+            o.region: {
+                "status": o.status,
+                "objective": o.quality,
+                "bound": int(o.bound),
+                "matched": o.matched,
+                "coverage_max": o.coverage_max,
+                "seconds": round(o.seconds, 2),
+                **o.stats,
+            }
+            for o in outcomes
+        },
+    }
+    result["metrics"] = metrics(cohort, result)
+    return result
