@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from buddy.messaging.fakes import free_port
+
 
 class PostgresUnavailable(RuntimeError):
     pass
@@ -32,18 +34,12 @@ def _bin(name: str) -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class PostgresServer:
     """initdb + pg_ctl start in a temporary directory; stop() removes everything."""
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="buddy-pg-"))
-        self.port = _free_port()
+        self.port = free_port()
         self.as_user: list[str] = []
         if os.geteuid() == 0:
             try:
@@ -64,6 +60,7 @@ class PostgresServer:
         options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
                    "-c max_connections=200")
+        self.options = options
         self._run(_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-l",
                   str(self.dir / "log"), "-w", "-t", "60", "start")
         deadline = time.monotonic() + 30
@@ -84,6 +81,11 @@ class PostgresServer:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
         admin.dispose()
         return self.url(name)
+
+    def restart(self) -> None:
+        """`pg_ctl restart -m fast`: every client connection is dropped; waits until it is up."""
+        self._run(_bin("pg_ctl"), "-D", str(self.data), "-o", self.options, "-l",
+                  str(self.dir / "log"), "-m", "fast", "-w", "-t", "60", "restart")
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import url_for
+from flask import abort, request, url_for
+from flask_login import current_user
 
 
 def home_for(user) -> str:
@@ -24,3 +25,16 @@ def safe_next(target: str | None) -> str | None:
     if "\\" in target or any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
         return None
     return target
+
+
+def requested_region() -> str:
+    """The region a staff page is about: a lead's own (whatever the request says), or the
+    admin's choice (`?region=`), else the first region. Another region is a 404."""
+    from buddy import reference, scoping
+    from buddy.services import NotFound
+
+    region = current_user.region or request.values.get("region") or next(iter(reference.regions()))
+    try:
+        return scoping.check_region(current_user.row, region)
+    except NotFound:
+        abort(404)

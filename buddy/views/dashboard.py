@@ -7,28 +7,21 @@ from datetime import date
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from buddy import charts, reference, scoping
+from buddy import charts, reference
 from buddy.auth import role_required
 from buddy.db import get_session
 from buddy.models import utcnow
 from buddy.services import NotFound, ServiceError, exports, flags, indicators
 from buddy.services import volunteers as volunteer_service
+from buddy.views import requested_region
 
 bp = Blueprint("dashboard", __name__)
-
-
-def _region() -> str:
-    region = current_user.region or request.values.get("region") or next(iter(reference.regions()))
-    try:
-        return scoping.check_region(current_user.row, region)
-    except NotFound:
-        abort(404)
 
 
 @bp.get("/")
 @role_required("lead", "admin")
 def index():
-    session, region, today = get_session(), _region(), date.today()
+    session, region, today = get_session(), requested_region(), date.today()
     summary = indicators.summary(session, region, today)
     weeks = indicators.weekly_activity(session, region, today)
     response = indicators.check_in_response(session, region)
@@ -67,7 +60,7 @@ def index():
 @bp.get("/flags")
 @role_required("lead", "admin")
 def flag_queue():
-    region = _region()
+    region = requested_region()
     status = request.args.get("status", "open")
     if status not in ("open", "contacted", "resolved"):
         status = "open"
@@ -112,7 +105,7 @@ def update_flag(flag_id: int):
 def export(name: str):
     if name not in exports.REGION_EXPORTS:
         abort(404)
-    region = _region()
+    region = requested_region()
     body = exports.REGION_EXPORTS[name](get_session(), region, date.today())
     return Response(body, mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="buddy-{region}-{name}.csv"',

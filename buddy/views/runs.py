@@ -6,23 +6,15 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlmodel import select
 
-from buddy import jobs, reference, scoping
+from buddy import jobs, reference
 from buddy.auth import role_required
 from buddy.db import get_session
 from buddy.models import AuditEvent, Person, User
 from buddy.services import NotFound, ServiceError, runs
 from buddy.services.cohorts import published_families
+from buddy.views import requested_region
 
 bp = Blueprint("runs", __name__)
-
-
-def _region() -> str:
-    """The region a page is about: the lead's own, or the admin's choice."""
-    region = current_user.region or request.values.get("region") or next(iter(reference.regions()))
-    try:
-        return scoping.check_region(current_user.row, region)
-    except NotFound:
-        abort(404)
 
 
 def _int(name: str) -> int:
@@ -35,7 +27,7 @@ def _int(name: str) -> int:
 @bp.get("/")
 @role_required("lead", "admin")
 def index():
-    region = _region()
+    region = requested_region()
     return render_template("runs/index.html", region=region, reference=reference,
                            runs=runs.runs_for(get_session(), current_user.row, region),
                            time_limits=runs.TIME_LIMITS)
@@ -44,7 +36,7 @@ def index():
 @bp.post("/")
 @role_required("lead", "admin")
 def start():
-    region = _region()
+    region = requested_region()
     limit = request.form.get("time_limit", "30")
     try:
         run = runs.start_run(get_session(), lead=current_user.row, region=region,
@@ -173,7 +165,7 @@ def discard(run_id: int):
 @bp.get("/audit")
 @role_required("lead", "admin")
 def audit_trail():
-    region = _region()
+    region = requested_region()
     rows = get_session().exec(
         select(AuditEvent, User.full_name, Person.full_name)
         .outerjoin(User, User.id == AuditEvent.actor_id)

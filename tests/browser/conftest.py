@@ -55,3 +55,15 @@ def phone(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+DEMO_PASSWORD = "demo password 123"
+
+
+@pytest.fixture
+def demo_data(app, session):
+    """The national demo data in the test's database (about 10 s)."""
+    from buddy import demo
+
+    with app.app_context():
+        demo.load(session=session, seed=2027, password=DEMO_PASSWORD)

@@ -9,16 +9,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from buddy import demo
+from tests.browser.conftest import DEMO_PASSWORD as PASSWORD
 
 pytestmark = pytest.mark.browser
-PASSWORD = "demo password 123"
-
-
-@pytest.fixture
-def demo_data(app, session):
-    with app.app_context():
-        demo.load(session=session, seed=2027, password=PASSWORD)
 
 
 def queue_size(page) -> int:

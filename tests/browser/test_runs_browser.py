@@ -8,17 +8,10 @@ import pytest
 from playwright.sync_api import expect
 from sqlmodel import select
 
-from buddy import demo
 from buddy.models import Family, MatchRun
+from tests.browser.conftest import DEMO_PASSWORD as PASSWORD
 
 pytestmark = pytest.mark.browser
-PASSWORD = "demo password 123"
-
-
-@pytest.fixture
-def demo_data(app, session):
-    with app.app_context():
-        demo.load(session=session, seed=2027, password=PASSWORD)
 
 
 def test_lead_runs_edits_and_publishes_a_demo_region(demo_data, live_server, browser, session,
@@ -40,14 +33,19 @@ def test_lead_runs_edits_and_publishes_a_demo_region(demo_data, live_server, bro
     page.screenshot(path=str(tmp_path / "run-draft.png"), full_page=False)
 
     # Lock the first family, then take a newcomer out of another one.
-    first = page.locator(".nhsuk-card[id^=family-]").first
-    first.get_by_role("button", name=re.compile("^Lock")).click()
+    # Families published before stay as they are; lock the first new one.
+    new_families = page.locator(".nhsuk-card[id^=family-]").filter(
+        has_not=page.locator(".nhsuk-tag--green"))
+    new_families.first.get_by_role("button", name=re.compile("^Lock")).click()
     expect(page.get_by_text("Family locked")).to_be_visible()
     # A new family (not one published before, whose members always stay).
-    fresh = page.locator(".nhsuk-card[id^=family-]").filter(
-        has=page.get_by_role("button", name=re.compile("^Remove"))).filter(
-        has_not=page.locator(".nhsuk-tag--green")).first
-    fresh.get_by_role("button", name=re.compile("^Remove")).first.click()
+    # Take a newcomer out of a new family that keeps at least one (rule 4 needs one).
+    card_id = page.evaluate("""() => [...document.querySelectorAll('.nhsuk-card[id^=family-]')]
+        .filter(c => !c.querySelector('.nhsuk-tag--green'))
+        .find(c => [...c.querySelectorAll('li.app-member')]
+            .filter(li => li.textContent.includes(', newcomer:')).length >= 2).id""")
+    newcomer = page.locator(f"#{card_id} li.app-member").filter(has_text=", newcomer:").first
+    newcomer.get_by_role("button", name=re.compile("^Remove")).click()
     expect(page.get_by_text("Removed from the draft. Re-optimising")).to_be_visible()
     expect(page.locator("#unmatched")).to_contain_text("Newcomers without a family")
 

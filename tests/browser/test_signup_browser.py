@@ -27,7 +27,7 @@ def test_newcomer_signs_up_on_a_phone(live_server, phone, session, tmp_path):
     page.get_by_label("Full name").fill("Aisha Bello")
     page.get_by_label("Email address", exact=True).fill("aisha.bello@example.org")
     page.get_by_label("Create a password").fill("lagos to leeds 2027")
-    page.get_by_label("WhatsApp").check()
+    page.get_by_label("WhatsApp", exact=True).check()
     page.get_by_label("Country of your mobile number").select_option("NG")
     # First a UK-style number the phone country cannot have: a clear message, nothing lost.
     page.get_by_label("Mobile number", exact=True).fill("07700 900123")

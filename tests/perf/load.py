@@ -19,7 +19,6 @@ import os
 import random
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,16 +29,11 @@ import urllib.parse
 import urllib.request
 from collections import defaultdict
 
+from buddy.messaging.fakes import free_port
 from tests.postgres import PostgresServer
 
 PASSWORD = "load test password 2027"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Recorder:
