@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PORT
 
-.PHONY: setup run test lint clean load
+.PHONY: setup run test lint clean load faults
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -40,6 +40,9 @@ test: setup
 # Slow checks on demand; their last figures are in the README.
 load: setup
 	$(BIN)/python -m tests.perf.load --users 200 --seconds 60
+
+faults: setup
+	$(BIN)/python -m tests.perf.faults
 
 lint: setup
 	$(BIN)/ruff check buddy matching tests migrations

@@ -23,9 +23,13 @@ from pathlib import Path
 import sqlalchemy as sa
 
 NOW = datetime(2027, 9, 1, 12, 0, tzinfo=UTC)
+CHANNEL_MIX = ("sms", "sms", "whatsapp", "email", "email")  # 40% SMS, 20% WhatsApp
+# At NOW (12:00 UTC) all three are inside the 09:00-19:00 sending window.
+MEMBER_ZONES = ("Europe/London", "Asia/Kolkata", "Europe/Berlin")
 
 
-def _settings(database_url: str, twilio_url: str, smtp_port: int) -> dict:
+def dispatcher_settings(database_url: str, twilio_url: str, smtp_port: int) -> dict:
+    """Settings for a dispatcher that sends through the fakes (also tests/perf/faults.py)."""
     return {
         "BUDDY_ENV": "test",
         "BUDDY_SECRET_KEY": "bench-secret-key-bench-secret-key-0123456789",
@@ -42,34 +46,74 @@ def _settings(database_url: str, twilio_url: str, smtp_port: int) -> dict:
     }
 
 
-def _fill(database_url: str, count: int) -> list[int]:
+def fill(database_url: str, count: int, *, now: datetime = NOW, members: bool = False,
+         channels: tuple[str, ...] = CHANNEL_MIX) -> list[int]:
+    """Insert `count` outbox rows due at `now` (channels cycling through `channels`).
+
+    With `members`, each recipient is an active member (a Person) with a confirmed email and
+    a time zone from MEMBER_ZONES, and the rows are cadence messages, so the dispatcher's
+    re-checks (status, confirmed email, sending window) run on every row.
+    """
     from buddy.db import build_engine
     from buddy.messaging.models import Message
-    from buddy.models import User
+    from buddy.models import Person, User
 
     engine = build_engine(database_url)
     users = max(1, count // 20)
     with engine.begin() as conn:
         conn.execute(sa.insert(User), [
             {"email": f"bench{n}@example.org", "password_hash": "x", "role": "member",
-             "full_name": f"Bench {n}", "session_version": 1, "created_at": NOW}
+             "full_name": f"Bench {n}", "session_version": 1, "created_at": now}
             for n in range(users)])
         ids = [row[0] for row in conn.execute(sa.select(User.id).order_by(User.id))]
+        people: dict[int, tuple[int, str]] = {}
+        if members:
+            conn.execute(sa.insert(Person), [
+                {"user_id": user_id, "full_name": f"Bench {n}", "role": "newcomer",
+                 "region": "london", "stage": "ST1", "channel": "sms", "status": "active",
+                 "timezone": MEMBER_ZONES[n % len(MEMBER_ZONES)], "interests": [],
+                 "languages": [], "support_needs": [], "contact_consent_at": now,
+                 "email_confirmed_at": now, "sms_opted_out": False, "created_at": now,
+                 "updated_at": now}
+                for n, user_id in enumerate(ids)])
+            people = {row[0]: (row[1], row[2]) for row in conn.execute(
+                sa.select(Person.user_id, Person.id, Person.timezone))}
         rows = []
         for n in range(count):
-            channel = ("sms", "sms", "whatsapp", "email", "email")[n % 5]
-            rows.append({
-                "user_id": ids[n % users], "channel": channel, "kind": "bench",
+            channel = channels[n % len(channels)]
+            user_id = ids[n % users]
+            row = {
+                "user_id": user_id, "channel": channel, "kind": "bench",
                 "subject": str(n), "title": f"Bench message {n}",
                 "to_address": f"b{n}@example.org" if channel == "email" else "+447400123456",
-                "body": f"Hello, this is benchmark message {n}.", "due_at": NOW,
-                "status": "pending", "attempts": 0, "created_at": NOW, "updated_at": NOW,
-            })
+                "body": f"Hello, this is benchmark message {n}.", "due_at": now,
+                "status": "pending", "attempts": 0, "created_at": now, "updated_at": now,
+            }
+            if members:
+                person_id, zone = people[user_id]
+                row.update(kind="family_intro", subject=f"bench:{n}", person_id=person_id,
+                           region="london", timezone=zone)
+            rows.append(row)
         for start in range(0, len(rows), 5000):
             conn.execute(sa.insert(Message), rows[start:start + 5000])
         all_ids = [row[0] for row in conn.execute(sa.select(Message.id))]
     engine.dispose()
     return all_ids
+
+
+def received_counts(twilio, smtp) -> Counter:
+    """Outbox id -> how many times a provider kept it (Twilio accepted, SMTP took the DATA).
+
+    The id comes from the status-callback URL (Twilio) and the Message-ID (email).
+    """
+    received: Counter = Counter()
+    for request in twilio.accepted():
+        received[int(request["StatusCallback"].rsplit("/", 1)[-1])] += 1
+    with smtp.lock:
+        for mail in smtp.received:
+            marker = mail["content"].split(b"Message-ID: <buddy.", 1)[1]
+            received[int(marker.split(b".", 1)[0])] += 1
+    return received
 
 
 def _dispatcher(settings: dict, results) -> None:
@@ -101,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     migrate.upgrade(database_url)
     twilio, smtp = FakeTwilio().start(), FakeSMTP().start()
     try:
-        ids = _fill(database_url, args.messages)
-        settings = _settings(database_url, twilio.url, smtp.port)
+        ids = fill(database_url, args.messages)
+        settings = dispatcher_settings(database_url, twilio.url, smtp.port)
         context = multiprocessing.get_context("spawn")
         results = context.Queue()
         workers = [context.Process(target=_dispatcher, args=(settings, results))
@@ -115,13 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             worker.join()
         elapsed = time.perf_counter() - started
 
-        received: Counter = Counter()
-        for request in twilio.accepted():
-            received[int(request["StatusCallback"].rsplit("/", 1)[-1])] += 1
-        with smtp.lock:
-            for mail in smtp.received:
-                marker = mail["content"].split(b"Message-ID: <buddy.", 1)[1]
-                received[int(marker.split(b".", 1)[0])] += 1
+        received = received_counts(twilio, smtp)
         engine = build_engine(database_url)
         with engine.connect() as conn:
             statuses = Counter(dict(conn.execute(

@@ -80,7 +80,9 @@ def dispatch(
     postgres = db.engine().dialect.name == "postgresql"
     try:
         with Session(db.engine(), expire_on_commit=False) as session:
-            counts["uncertain"] += _recover_stuck(session, clock())
+            requeued, uncertain = _recover_stuck(session, clock())
+            counts["requeued"] += requeued
+            counts["uncertain"] += uncertain
             counts["expired"] += _expire(session, clock())
             while limit is None or sum(counts.values()) < limit:
                 message_id = _claim_next(session, clock(), postgres=postgres)
@@ -97,17 +99,31 @@ def dispatch(
     return +counts
 
 
-def _recover_stuck(session: Session, now: datetime) -> int:
-    result = session.execute(
+def _recover_stuck(session: Session, now: datetime) -> tuple[int, int]:
+    """Rows left in `sending` by a dispatcher that died: (requeued, uncertain).
+
+    Without `handed_at` the provider was never called, so the row goes back to pending and
+    is sent once; with it the provider may have the message, so it is uncertain and never
+    resent automatically (RELIABILITY.md, Outbox).
+    """
+    stuck = (Message.status == SENDING, Message.claimed_at < now - STUCK_AFTER)
+    requeued = session.execute(
         sa.update(Message)
-        .where(Message.status == SENDING, Message.claimed_at < now - STUCK_AFTER)
+        .where(*stuck, Message.handed_at.is_(None))
+        .values(status=PENDING, updated_at=now, attempts=Message.attempts - 1,
+                last_error="The dispatcher stopped before sending: queued again")
+        .returning(Message.id)
+    ).all()
+    uncertain = session.execute(
+        sa.update(Message)
+        .where(*stuck, Message.handed_at.is_not(None))
         .values(status=UNCERTAIN, updated_at=now,
                 last_error="Stopped while sending (the dispatcher died?): the provider may "
                            "have it, so it is not resent automatically")
         .returning(Message.id)
     ).all()
     session.commit()
-    return len(result)
+    return len(requeued), len(uncertain)
 
 
 def _expire(session: Session, now: datetime) -> int:
@@ -217,6 +233,11 @@ def _process(session: Session, message_id: int, now: datetime,
         session.commit()
         if message.channel == "email":
             body += _answer_links(check_in, person)
+    # One short commit before the network call: from here on a crash leaves the row
+    # uncertain (the provider may have it); before it, the row is simply queued again.
+    session.execute(sa.update(Message).where(Message.id == message.id, Message.status == SENDING)
+                    .values(handed_at=now))
+    session.commit()
     outcome = channel.send(message, body)
     return _record(session, message, person, outcome, now)
 

@@ -63,6 +63,9 @@ class Message(SQLModel, table=True):
     # A retry (or a wait for the sending window) is not tried before this moment.
     next_attempt_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     claimed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    # Committed just before the provider call: a dispatcher that dies without it never
+    # handed the message over, so the row can safely go back to pending.
+    handed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     sent_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     # Twilio's MessageSid or the SMTP Message-ID; unique so a callback finds one row.
     provider_id: str | None = Field(default=None, max_length=64)

@@ -241,16 +241,29 @@ def test_dispatcher_down_across_due_times_sends_overdue_once_and_expires_stale(
     assert run(app, back + timedelta(minutes=1)) == {}
 
 
-def test_a_row_stuck_in_sending_becomes_uncertain(app, session, factory):
+def test_a_row_stuck_after_the_hand_over_becomes_uncertain(app, session, factory):
     person = factory.newcomer()
     row = expect_row(session, person)
     session.execute(sa.update(Message).where(Message.id == row.id)
-                    .values(status="sending", claimed_at=DUE))
+                    .values(status="sending", claimed_at=DUE, handed_at=DUE))
     session.commit()
     run(app, DUE + timedelta(minutes=5))
     assert expect_row(session, person).status == "sending"
     run(app, DUE + timedelta(minutes=11))
     assert expect_row(session, person).status == "uncertain"
+
+
+def test_a_row_stuck_before_the_hand_over_is_queued_again_and_sent_once(app, session,
+                                                                        factory):
+    """The dispatcher died after claiming the row and before calling the provider."""
+    person = factory.newcomer()
+    row = expect_row(session, person)
+    session.execute(sa.update(Message).where(Message.id == row.id)
+                    .values(status="sending", claimed_at=DUE, attempts=1))
+    session.commit()
+    run(app, DUE + timedelta(minutes=11))
+    again = expect_row(session, person)
+    assert again.status == "sent" and again.attempts == 1
 
 
 # --- Concurrency -------------------------------------------------------------------------------
