@@ -81,12 +81,16 @@ def approved_volunteers(session: Session, region: str) -> int:
 
 def spare_capacity(session: Session, region: str) -> int:
     """Sum over active buddies of capacity less the newcomers in their published family."""
-    taken: dict[int, int] = {}
-    for _family, members in published_families(session, region):
-        newcomers = sum(1 for m, _ in members if m.place == "newcomer")
-        for member, _person in members:
-            if member.place != "newcomer":
-                taken[member.person_id] = newcomers
+    newcomers = (
+        select(FamilyMember.family_id, func.count().label("n"))
+        .where(FamilyMember.place == "newcomer").group_by(FamilyMember.family_id).subquery()
+    )
+    taken = dict(session.exec(
+        select(FamilyMember.person_id, newcomers.c.n)
+        .join(Family, Family.id == FamilyMember.family_id)
+        .join(newcomers, newcomers.c.family_id == FamilyMember.family_id)
+        .where(Family.region == region, Family.status == "published",
+               FamilyMember.place != "newcomer")).all())
     buddies = session.exec(select(Person.id, Person.capacity).where(
         Person.region == region, Person.role == "buddy", Person.status == "active")).all()
     return sum(max(0, (capacity or 0) - taken.get(pid, 0)) for pid, capacity in buddies)
@@ -137,8 +141,31 @@ def weekly_activity(session: Session, region: str, today: date, weeks: int = 26
              m[start + timedelta(weeks=i)]) for i in range(weeks)]
 
 
+_quality_cache: dict[str, tuple[tuple, dict | None]] = {}
+
+
 def quality_by_group(session: Session, region: str) -> dict | None:
-    """The optimiser's metrics of the published families, per group of newcomers."""
+    """The optimiser's metrics of the published families, per group of newcomers.
+
+    The heaviest figure on the dashboard, and it changes only when a family is published or
+    a person of the region changes: it is kept per worker until one of those happens.
+    """
+    version = tuple(session.exec(
+        select(func.count(FamilyMember.id), func.max(Family.published_at))
+        .join(Family, Family.id == FamilyMember.family_id)
+        .where(Family.region == region, Family.status == "published")).one()) + (
+        session.scalar(select(func.max(Person.updated_at)).where(Person.region == region)),
+        session.scalar(select(func.count(Person.id)).where(Person.region == region)))
+    key = f"{session.get_bind().url}#{region}"
+    cached = _quality_cache.get(key)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    value = _quality_by_group(session, region)
+    _quality_cache[key] = (version, value)
+    return value
+
+
+def _quality_by_group(session: Session, region: str) -> dict | None:
     families = published_families(session, region)
     if not families:
         return None
