@@ -6,9 +6,10 @@ Starts a throwaway PostgreSQL server, migrates it and loads the national demo da
 gunicorn (config/gunicorn.conf.py) on loopback, then runs simulated people in this process:
 newcomers signing up, members signing in, editing their profile and opening their family
 page, DA leads opening their dashboard. A tenth of the users only call /healthz, the bare
-endpoint of the same stack, for comparison in the same run. Each user waits about a second
-between requests, as a person does. Prints requests per second, p50/p95/p99 latency per
-kind of page, and every error. Bounded in time; it stops by itself.
+endpoint of the same stack, for comparison in the same run. Each user pauses 2-8 s between
+journeys (--think-min, --think-max), as a person reads or fills in a form. Prints requests
+per second, p50/p95/p99 latency per kind of page, and every error. Bounded in time; it stops
+by itself.
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ def lead_journey(p: Person, region: str) -> None:
 
 
 def user_loop(kind: str, base: str, recorder: Recorder, deadline: float, seed: int,
-              members: list[tuple[str, str]], regions: list[str]) -> None:
+              members: list[tuple[str, str]], regions: list[str],
+              think: tuple[float, float]) -> None:
     rng = random.Random(seed)
     n = seed * 100_000
     while time.monotonic() < deadline:
@@ -119,7 +121,7 @@ def user_loop(kind: str, base: str, recorder: Recorder, deadline: float, seed: i
             lead_journey(p, rng.choice(regions))
         else:
             member_journey(p, rng.choice(members))
-        time.sleep(rng.uniform(0.5, 1.5))  # a person reads the page
+        time.sleep(rng.uniform(*think))  # a person reads the page or fills in the form
 
 
 def prepare(server: PostgresServer) -> tuple[str, list[tuple[str, str]], list[str]]:
@@ -167,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--think-min", type=float, default=2.0,
+                        help="shortest pause between a user's journeys, seconds")
+    parser.add_argument("--think-max", type=float, default=8.0,
+                        help="longest pause between a user's journeys, seconds")
     args = parser.parse_args(argv)
 
     server = PostgresServer().start()
@@ -192,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         deadline = time.monotonic() + args.seconds
         mix = (["health"] * 1 + ["newcomer"] * 2 + ["member"] * 5 + ["lead"] * 2)
         threads = [threading.Thread(target=user_loop, daemon=True, args=(
-            mix[i % len(mix)], base, recorder, deadline, i + 1, members, regions))
+            mix[i % len(mix)], base, recorder, deadline, i + 1, members, regions,
+            (args.think_min, args.think_max)))
             for i in range(args.users)]
         print(f"{args.users} users for {args.seconds} s against gunicorn "
               f"({args.workers} workers x 4 threads) on PostgreSQL...", file=sys.stderr)
