@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from buddy.messaging.models import CANCELLED, EXPIRED, PENDING, Message
@@ -72,7 +74,20 @@ def enqueue(
         timezone=timezone,
         expires_at=expires_at,
     )
-    session.add(message)
+    # INSERT ... ON CONFLICT DO NOTHING: two requests can queue the same message at once (two
+    # members of one family edit their details together). The one that finds the row taken
+    # updates it like any existing message instead of failing on the unique key.
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    new_id = session.execute(
+        insert(Message).values(**message.model_dump(exclude={"id"}))
+        .on_conflict_do_nothing(index_elements=["user_id", "channel", "kind", "subject"])
+        .returning(Message.id)
+    ).scalar()
+    if new_id is None:
+        return enqueue(session, user=user, channel=channel, kind=kind, subject=subject,
+                       to_address=to_address, title=title, body=body, due_at=due_at,
+                       person=person, timezone=timezone, expires_at=expires_at)
+    message = session.get(Message, new_id)
     # Until a channel sends it, a developer reads it here (debug level: in development only).
     log.debug("outbox %s to %s: %s\n%s", kind, to_address, title, body)
     return message

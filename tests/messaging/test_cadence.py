@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, date, datetime
 
 import pytest
+from sqlmodel import select
 
 from buddy.messaging import cadence
 from buddy.messaging.models import Message
@@ -207,3 +209,41 @@ def test_nothing_but_the_confirmation_goes_to_an_unconfirmed_address(
     run(app, at(2027, 7, 21, 12))
     assert [m["to"] for m in fake_smtp.received if b"buddy family" in m["content"]] == [
         intro.to_address]
+
+
+def test_two_requests_queueing_the_same_message_at_once_make_one_row(app, session, factory):
+    """Found by the load test: two family members edit their details at the same moment and
+    both re-plan the family's messages; the second insert met the unique key (a 500)."""
+    import threading
+
+    from sqlmodel import Session
+
+    from buddy.messaging import outbox
+    from buddy.models import User
+
+    person = factory.newcomer()
+    engine = app.extensions["buddy.engine"]
+    errors: list[BaseException] = []
+
+    def queue(hold: float) -> None:
+        try:
+            with app.app_context(), Session(engine) as s:
+                user = s.get(User, person.user_id)
+                outbox.enqueue(s, user=user, channel="email", kind="family_intro",
+                               subject="family:race", to_address="x@example.org",
+                               title="Hello", body=f"held {hold}")
+                time.sleep(hold)  # the first keeps its transaction open while the second queues
+                s.commit()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    first = threading.Thread(target=queue, args=(1.0,))
+    second = threading.Thread(target=queue, args=(0.0,))
+    first.start()
+    time.sleep(0.3)
+    second.start()
+    first.join(30)
+    second.join(30)
+    assert errors == []
+    rows = session.exec(select(Message).where(Message.subject == "family:race")).all()
+    assert len(rows) == 1
