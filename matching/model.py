@@ -161,6 +161,42 @@ def coverage_weight(inst: RegionInstance) -> int:
     return 2 * (int(inst.wq[7]) + inst.w_scheme) + inst.w_three + inst.w_hosp
 
 
+def add_repairs(inst: RegionInstance, master: LPMaster, first: int, support: list[Family]) -> int:
+    """For each new column, the LP's used families without the people it takes from them.
+
+    The LP sits at a degenerate vertex (at first, the greedy solution): a better family for
+    one anchor takes newcomers from other families, and without those families' remainders
+    in the master the LP cannot move (measured on north-west: 7-12 rounds of 400 new columns
+    each without any LP progress). Returns how many columns were added.
+    """
+    by_n: dict[int, list[Family]] = {}
+    by_b: dict[int, list[Family]] = {}
+    for fam in support:
+        for n in fam[2]:
+            by_n.setdefault(n, []).append(fam)
+        for b in fam[1]:
+            by_b.setdefault(b, []).append(fam)
+    added = 0
+    for new in master.columns[first:]:
+        hit: dict[Family, None] = {}
+        for n in new[2]:
+            hit.update(dict.fromkeys(f for f in by_n.get(n, ()) if f[0] != new[0]))
+        for b in (new[0], *new[1]):
+            hit.update(dict.fromkeys(f for f in by_b.get(b, ()) if f[0] != new[0]))
+        taken_n, taken_b = set(new[2]), {new[0], *new[1]}
+        for a, extras, news in hit:
+            if a in taken_b:
+                continue
+            rest = (
+                a,
+                tuple(b for b in extras if b not in taken_b),
+                tuple(n for n in news if n not in taken_n),
+            )
+            if rest[2] and not inst.family_violations(rest):
+                added += master.add(rest)
+    return added
+
+
 def generate_columns(
     inst: RegionInstance,
     master: LPMaster,
@@ -173,6 +209,8 @@ def generate_columns(
     max_cols: int = 3,
     threads: int = 1,
     on_lp=None,
+    repair: bool = False,
+    prove: bool = True,
 ) -> ColumnGenerationStats:
     """Grow the master until pricing proves no family improves the LP (or the budget ends).
 
@@ -192,13 +230,20 @@ def generate_columns(
         master.set_value(i, inst.value(col))
     exact_next = False
     center = None
+    last_lp = -float("inf")
     for rnd in range(max_rounds):
         lp_value, pi, mu = master.solve()
         stats.rounds, stats.lp_value = rnd + 1, lp_value - w * coverage
         if on_lp and rnd % 5 == 4:
             on_lp(master)  # an integer solution from this LP (rounding), kept if best
+        if not prove and time.monotonic() > deadline:
+            break  # columns only: no exact pass (it takes seconds when the LP is far off)
         exact = exact_next or time.monotonic() > deadline
         added, ub_sum = 0, 0.0
+        n_before = len(master.columns)
+        support = (
+            [master.columns[i] for i in np.flatnonzero(master.primal() > 1e-6)] if repair else []
+        )
         if not exact and center is not None:
             # Dual smoothing: price at a point between the last pricing duals and the LP's.
             # Set-partitioning LPs are degenerate; their duals jump from round to round and
@@ -223,6 +268,13 @@ def generate_columns(
                 ub_sum += max(0.0, ub)
                 for fam in cols:
                     added += master.add(fam)
+        stalled = lp_value <= last_lp + 1e-6
+        last_lp = lp_value
+        if repair and stalled and added and not exact:
+            # Off by default: on north-west alone (2 pricing threads) they ended the LP's
+            # initial stall (LP 6,832 vs 6,300 after 24 s), but in the national run (one
+            # thread per region) the larger LP made rounds slower and gaps worse (README).
+            added += add_repairs(inst, master, n_before, support)
         if exact:
             stats.exact_passes += 1
             stats.bound = min(stats.bound, lp_value + ub_sum - w * coverage)
@@ -240,12 +292,13 @@ def generate_columns(
         exact_next = added == 0
     stats.columns = len(master.columns)
     stats.seconds = time.monotonic() - start
-    if stats.bound == float("inf"):
-        # No exact pass happened: fall back to a trivially valid bound.
-        stats.bound = float(
-            len(inst.newcomers) * (int(inst.wq[7]) + inst.w_scheme)
-            + len(inst.anchors) * (inst.w_three + inst.w_hosp)
-        )
+    # All quality points for everyone: valid whatever happened, and tighter than an exact pass
+    # made far from LP convergence (measured: 15,725 against 9,000 on west-midlands).
+    trivial = float(
+        len(inst.newcomers) * (int(inst.wq[7]) + inst.w_scheme)
+        + len(inst.anchors) * (inst.w_three + inst.w_hosp)
+    )
+    stats.bound = min(stats.bound, trivial)
     return stats
 
 

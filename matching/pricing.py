@@ -174,7 +174,9 @@ class AnchorPricer:
         else:
             Mb, avb = self.Mb[sel][:, keep_idx], self.avoid_b[sel][:, keep_idx]
         bbits = self.bbits[sel]
-        fixed = -float(mu[a]) - BIG * nf
+        # A locked family's buddies are in every one of its families: their duals count too
+        # (without them a locked anchor's bound was off by the split between the two duals).
+        fixed = -float(mu[a]) - float(mu[list(self.forced_b)].sum()) - BIG * nf
         options: list[tuple[float, tuple[int, ...], np.ndarray]] = []
 
         # No extra buddy.

@@ -24,6 +24,8 @@ from .validate import metrics
 
 Progress = Callable[[dict[str, Any]], None]
 TWO_STAGE_FROM = 150  # newcomers in a region above which fair selection is applied in two stages
+STAGE_ONE_END = 0.4  # share of a region's time for the open problem's columns (two stages)
+CG_END = 0.7  # share of a region's time after which column generation stops
 
 
 @dataclass
@@ -206,7 +208,7 @@ def _solve_region(
     stats = generate_columns(
         inst,
         master,
-        deadline=start + (0.4 if two_stage else 0.7) * time_limit_s,
+        deadline=start + (STAGE_ONE_END if two_stage else CG_END) * time_limit_s,
         max_rounds=200,
         report=cg_report,
         threads=workers,
@@ -214,6 +216,7 @@ def _solve_region(
         if waiting
         else lambda m: roundings.append(round_lp(inst, m.columns, m.primal())),  # noqa: E501
         coverage=coverage_max,
+        prove=not two_stage,  # the open problem's bound was never the tighter one (measured)
     )  # leaves inst.W at the generation weight, which the LP's objective uses
     # Valid for every result matching coverage_max newcomers, whoever they are.
     bound = stats.bound - inst.w_spread * spread_lower_bound(inst, coverage_max)
@@ -235,7 +238,7 @@ def _solve_region(
         more = generate_columns(
             inst,
             master,
-            deadline=start + 0.7 * time_limit_s,
+            deadline=start + CG_END * time_limit_s,
             max_rounds=200,
             threads=workers,
             coverage=coverage_max,
@@ -259,7 +262,7 @@ def _solve_region(
     improved = improve(inst, greedy)
     if _locked_ok(inst, improved):
         candidates.append(("greedy + local search", improved))
-    if len(inst.newcomers) <= 150 and time.monotonic() < start + 0.85 * time_limit_s:
+    if len(inst.newcomers) <= TWO_STAGE_FROM and time.monotonic() < start + 0.85 * time_limit_s:
         dived = dive(inst, master, deadline=start + 0.85 * time_limit_s)
         if _locked_ok(inst, dived):
             candidates.append(("dive", improve(inst, dived)))
@@ -287,6 +290,9 @@ def _solve_region(
         )
         if _locked_ok(inst, ip.families):
             candidates.append(("cp-sat", ip.families))
+            polished = improve(inst, ip.families)
+            if _locked_ok(inst, polished):
+                candidates.append(("cp-sat + local search", polished))
     except SolverFailure:
         if not candidates:
             raise NoSolution(
