@@ -89,14 +89,19 @@ def sets_from_lp(
     for (a, extras, _), x in zip(columns, xs, strict=True):
         if x > 1e-6:
             weight[(a, extras)] = weight.get((a, extras), 0.0) + float(x)
-    used: set[int] = set()
+    # Locked families keep their own buddies: reserve all of them first, so that no other
+    # locked family's LP column can take one of them as an extra (rule 5: one family each).
+    used: set[int] = {
+        b for a, k in inst.locked_of_anchor.items() for b in (a, *inst.locked[k].buddies)
+    }
     sets: dict[int, tuple[int, ...]] = {}
     for a in sorted(inst.locked_of_anchor):
-        fam = inst.locked[inst.locked_of_anchor[a]]
+        own = set(inst.locked[inst.locked_of_anchor[a]].buddies)
         best = max(
-            (k for k in weight if k[0] == a),
+            (k for k in weight
+             if k[0] == a and own <= set(k[1]) and not (set(k[1]) - own) & used),
             key=lambda k: (weight[k], k[1]),
-            default=(a, fam.buddies),
+            default=(a, tuple(sorted(own))),
         )
         sets[a] = best[1]
         used.update((a, *best[1]))
