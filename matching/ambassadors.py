@@ -11,10 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-from ortools.graph.python import min_cost_flow
-
 from .config import ambassador_weights, reference
+from .flow import max_flow_min_cost
 from .schema import Cohort, NoSolution
 from .validate import metrics
 
@@ -100,22 +98,13 @@ def solve_ambassadors(
     pairs: dict[str, list[str]] = {}
     objective = 0
     if arcs:
-        mcf = min_cost_flow.SimpleMinCostFlow()
-        mcf.add_arcs_with_capacity_and_unit_cost(
-            np.array(tails, dtype=np.int32),
-            np.array(heads, dtype=np.int32),
-            np.array(caps, dtype=np.int64),
-            np.array(costs, dtype=np.int64),
-        )
-        # Max flow with min cost sends as much as it can from the positive to the negative supply.
-        mcf.set_node_supply(source, len(news))
-        mcf.set_node_supply(sink, -len(news))
-        status = mcf.solve_max_flow_with_min_cost()
-        if status != mcf.OPTIMAL:
-            raise NoSolution(f"ambassador flow failed with status {status}")
+        try:
+            flows = max_flow_min_cost(tails, heads, caps, costs, source=source, sink=sink,
+                                      supply=len(news))
+        except RuntimeError as exc:
+            raise NoSolution(f"ambassador flow failed: {exc}") from None
         first = len(news)
-        flows = mcf.flows(np.arange(first, first + len(arcs), dtype=np.int32))
-        for (i, j, score), f in zip(arcs, flows, strict=True):
+        for (i, j, score), f in zip(arcs, flows[first: first + len(arcs)], strict=True):
             if f > 0:
                 pairs.setdefault(ambs[j].id, []).append(news[i].id)
                 objective += score

@@ -10,8 +10,8 @@ lexicographic order as the whole problem, solved exactly for the chosen buddy se
 from __future__ import annotations
 
 import numpy as np
-from ortools.graph.python import min_cost_flow
 
+from .flow import max_flow_min_cost
 from .instance import Family, RegionInstance
 
 
@@ -51,21 +51,9 @@ def assign_newcomers(inst: RegionInstance, sets: dict[int, tuple[int, ...]]) -> 
     for a in anchors:
         tails.append(a_node[a]), heads.append(sink), caps.append(max(0, room[a])), costs.append(0)
     if arcs:
-        mcf = min_cost_flow.SimpleMinCostFlow()
-        mcf.add_arcs_with_capacity_and_unit_cost(
-            np.array(tails, dtype=np.int32),
-            np.array(heads, dtype=np.int32),
-            np.array(caps, dtype=np.int64),
-            np.array(costs, dtype=np.int64),
-        )
-        # Max flow with min cost sends as much as it can from the positive to the negative supply.
-        mcf.set_node_supply(source, len(free))
-        mcf.set_node_supply(sink, -len(free))
-        status = mcf.solve_max_flow_with_min_cost()
-        if status != mcf.OPTIMAL:
-            raise RuntimeError(f"min cost flow failed with status {status}")
-        flows = mcf.flows(np.arange(len(free), len(free) + len(arcs), dtype=np.int32))
-        for (n, a), f in zip(arcs, flows, strict=True):
+        flows = max_flow_min_cost(tails, heads, caps, costs, source=source, sink=sink,
+                                  supply=len(free))
+        for (n, a), f in zip(arcs, flows[len(free): len(free) + len(arcs)], strict=True):
             if f > 0:
                 placed[a].append(n)
     families = []

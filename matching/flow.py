@@ -8,7 +8,7 @@ than it does. The solver's coverage is checked against it.
 from __future__ import annotations
 
 import numpy as np
-from ortools.graph.python import max_flow
+from ortools.graph.python import max_flow, min_cost_flow
 
 from .instance import RegionInstance
 
@@ -70,7 +70,6 @@ def fair_selection(inst: RegionInstance, seed: int) -> set[int]:
     """
     import hashlib
 
-    from ortools.graph.python import min_cost_flow
 
     free = [n for n in range(len(inst.newcomers)) if inst.owner_n[n] < 0]
 
@@ -101,6 +100,18 @@ def fair_selection(inst: RegionInstance, seed: int) -> set[int]:
         )
     if not arcs:
         return set()
+    flows = max_flow_min_cost(tails, heads, caps, costs, source=source, sink=sink,
+                              supply=len(free))
+    return {n for n, f in zip(free, flows[: len(free)], strict=True) if f > 0}
+
+
+def max_flow_min_cost(tails: list[int], heads: list[int], caps: list[int], costs: list[int], *,
+                      source: int, sink: int, supply: int) -> np.ndarray:
+    """The flow on every arc (in order) that sends as much as it can, up to `supply`, from
+    `source` to `sink`, at the least cost among maximum flows.
+
+    :raises RuntimeError: when the solver does not report an optimal flow.
+    """
     mcf = min_cost_flow.SimpleMinCostFlow()
     mcf.add_arcs_with_capacity_and_unit_cost(
         np.array(tails, dtype=np.int32),
@@ -108,10 +119,9 @@ def fair_selection(inst: RegionInstance, seed: int) -> set[int]:
         np.array(caps, dtype=np.int64),
         np.array(costs, dtype=np.int64),
     )
-    mcf.set_node_supply(source, len(free))
-    mcf.set_node_supply(sink, -len(free))
+    mcf.set_node_supply(source, supply)
+    mcf.set_node_supply(sink, -supply)
     status = mcf.solve_max_flow_with_min_cost()
     if status != mcf.OPTIMAL:
         raise RuntimeError(f"min cost flow failed with status {status}")
-    flows = mcf.flows(np.arange(len(free), dtype=np.int32))
-    return {n for n, f in zip(free, flows, strict=True) if f > 0}
+    return mcf.flows(np.arange(len(tails), dtype=np.int32))
