@@ -70,7 +70,6 @@ def fair_selection(inst: RegionInstance, seed: int) -> set[int]:
     """
     import hashlib
 
-
     free = [n for n in range(len(inst.newcomers)) if inst.owner_n[n] < 0]
 
     def order(n: int):
