@@ -91,11 +91,15 @@ def create_admin(email: str, full_name: str, password: str) -> None:
 @click.command("serve")
 @with_appcontext
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=lambda: int(os.environ.get("PORT", 5000)),
+@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", 5000)),
               show_default="5000 or $PORT")
 def serve(host: str, port: int) -> None:
-    """Serve the app with Flask's threaded server (development; use gunicorn in production)."""
-    current_app.run(host=host, port=port, threaded=True, use_reloader=False)
+    """Serve the app with Werkzeug's threaded server (development; gunicorn in production)."""
+    from werkzeug.serving import run_simple
+
+    # Not app.run(): Flask ignores it inside its own command line.
+    run_simple(host, port, current_app._get_current_object(), threaded=True,
+               use_reloader=False)
 
 
 @click.command("export-cohort")

@@ -160,3 +160,32 @@ def test_safe_production_settings_start(make_app):
 def test_production_refuses_unsafe_settings(make_app, change, message):
     with pytest.raises(ConfigError, match=message):
         make_app(**{**PRODUCTION, **change})
+
+
+def test_buddy_serve_answers_on_its_port(database_url):
+    """`make run` ends in `buddy serve`: it must really serve (Flask ignores app.run() in its
+    own command line)."""
+    import time
+    import urllib.request
+
+    from buddy.messaging.fakes import free_port
+
+    port = free_port()
+    buddy = os.path.join(os.path.dirname(sys.executable), "buddy")
+    server = subprocess.Popen([buddy, "serve", "--port", str(port)], cwd=ROOT,
+                              env={**os.environ, "BUDDY_DATABASE_URL": database_url,
+                                   "BUDDY_ENV": "test"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    assert r.status == 200 and b'"database":true' in r.read()
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("buddy serve did not answer")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
