@@ -87,6 +87,10 @@ class PostgresServer:
         self._run(_bin("pg_ctl"), "-D", str(self.data), "-o", self.options, "-l",
                   str(self.dir / "log"), "-m", "fast", "-w", "-t", "60", "restart")
 
+    def pid(self) -> int:
+        """The postmaster's process id (first line of postmaster.pid)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 

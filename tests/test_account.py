@@ -46,7 +46,7 @@ def test_member_changes_arrival_date_and_details(client, factory, session):
     assert (saved.full_name, str(saved.arrival_date), saved.channel) == (
         "New Name", "2028-02-03", "whatsapp")
     event = session.exec(select(AuditEvent).where(AuditEvent.action == "profile_updated")).one()
-    assert event.detail == {"changed": ["arrival_date"]}
+    assert event.detail == {"changed": ["arrival_date", "full_name"]}
 
 
 def test_bad_edit_saves_nothing(client, factory, session):

@@ -210,3 +210,27 @@ def test_leads_and_members_cannot_see_the_national_view(lead_client, app, sessio
     login(member, session.get(User, region["A"].user_id).email)
     assert member.get("/lead/").status_code == 404
     assert member.get("/lead/export/people.csv").status_code == 404
+
+
+def test_match_quality_follows_a_publication_at_once_and_sign_ups_within_the_refresh(
+        app, session, region, factory, monkeypatch):
+    """The per-worker cache of the fairness figures (measured: the dashboard's heaviest part)."""
+    def counts() -> tuple[int, int]:
+        with app.app_context():
+            group = indicators.quality_by_group(session, REGION)["country"]["groups"]["other"]
+        return group["newcomers"], group["matched"]
+
+    assert counts() == (4, 2)  # A and B of the four active newcomers (E has withdrawn)
+    factory.newcomer(full_name="Newcomer F", region=REGION, scheme="wessex:poole")
+    assert counts() == (4, 2)  # a sign-up waits for the refresh...
+    later = datetime.now(UTC) + indicators.QUALITY_REFRESH
+    monkeypatch.setattr(indicators, "datetime", type("Later", (datetime,), {
+        "now": staticmethod(lambda tz=None: later)}))
+    assert counts() == (5, 2)  # ...and is counted after it
+    family = Family(code="wessex-002", region=REGION, status="published", published_at=NOW)
+    session.add(family)
+    session.commit()
+    for person, place in ((region["anchor2"], "anchor"), (region["C"], "newcomer")):
+        session.add(FamilyMember(family_id=family.id, person_id=person.id, place=place))
+    session.commit()
+    assert counts() == (5, 3)  # a publication shows at once

@@ -311,6 +311,7 @@ def _apply(session: Session, person: Person, plans: list[Plan], *, reconcile: bo
         if m.status in (SENDING, SENT, UNCERTAIN) or (m.status == FAILED and m.channel == "email")
     }
     failed = {(m.channel, m.kind, m.subject) for m in rows if m.status == FAILED}
+    known = {(m.channel, m.kind, m.subject): m for m in rows}
     wanted: set[tuple[str, str, str]] = set()
     if person.status == "active":
         preferred = channel_for(person)
@@ -325,7 +326,7 @@ def _apply(session: Session, person: Person, plans: list[Plan], *, reconcile: bo
                 session, user=user, channel=channel, kind=plan.kind, subject=plan.subject,
                 to_address=address_for(person, user, channel), title=title, body=body,
                 due_at=plan.due_at, person=person, timezone=person.timezone,
-                expires_at=plan.expires_at,
+                expires_at=plan.expires_at, known=known,
             )
             wanted.add((channel, *plan.key))
     planned = {plan.key for plan in plans}
@@ -415,22 +416,25 @@ def family_published(session: Session, family: Family, members: list[tuple[Perso
                reconcile=False)
 
 
-def person_changed(session: Session, person: Person) -> None:
+def person_changed(session: Session, person: Person, *, others: bool = True) -> None:
     """After an arrival date, status, channel or opt-out change: move, cancel or requeue.
 
     Pending rows move to their new times (same key, so never a second one); pausing or
-    withdrawing cancels them; resuming queues them again. Family members and ambassadors
-    whose messages mention this newcomer are brought in line too.
+    withdrawing cancels them; resuming queues them again. With `others`, the members of
+    their published families and their ambassador pairings, whose messages give this
+    person's name and arrival date, are brought in line too; a caller that knows neither
+    changed leaves them out (a family of six costs six re-plans).
     """
     now = utcnow()
     session.flush()
     reconcile(session, person, now)
+    if not others:
+        return
     related: dict[int, Person] = {}
-    if person.role == "newcomer":
-        for family, _place in _published_families(session, person):
-            for other, _ in _members(session, family):
-                if other.id != person.id:
-                    related[other.id] = other
+    for family, _place in _published_families(session, person):
+        for other, _ in _members(session, family):
+            if other.id != person.id:
+                related[other.id] = other
     for pair in _published_pairs(session, person):
         other_id = pair.ambassador_id if pair.newcomer_id == person.id else pair.newcomer_id
         other = session.get(Person, other_id)

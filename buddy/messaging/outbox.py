@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
@@ -29,36 +30,56 @@ def enqueue(
     person: Person | None = None,
     timezone: str | None = None,
     expires_at: datetime | None = None,
+    known: dict[tuple[str, str, str], Message] | None = None,
 ) -> Message:
     """Add (or move) the message for (user, channel, kind, subject); the caller commits.
 
     A pending message for the same key is updated in place and a cancelled or expired one
     is brought back, so a repeated cause never queues it twice; a message already handed to
-    a provider (sending, sent, failed, uncertain) is returned untouched.
+    a provider (sending, sent, failed, uncertain) is returned untouched. `known`, when given,
+    holds all of the user's messages of this kind already loaded, keyed by (channel, kind,
+    subject): re-planning a family then costs no query per unchanged message.
     """
     now = utcnow()
-    existing = session.exec(
-        select(Message).where(
-            Message.user_id == user.id,
-            Message.channel == channel,
-            Message.kind == kind,
-            Message.subject == subject,
-        )
-    ).first()
+    if known is not None:
+        existing = known.get((channel, kind, subject))
+    else:
+        existing = session.exec(
+            select(Message).where(
+                Message.user_id == user.id,
+                Message.channel == channel,
+                Message.kind == kind,
+                Message.subject == subject,
+            )
+        ).first()
     if existing is not None:
+        new_due = due_at or now
+        person_id = person.id if person else existing.person_id
+        region = person.region if person else existing.region
+        unchanged = existing.status == PENDING and (
+            existing.due_at, existing.body, existing.title, existing.to_address,
+            existing.timezone, existing.expires_at, existing.person_id, existing.region,
+        ) == (new_due, body, title, to_address, timezone, expires_at, person_id, region)
+        if unchanged:
+            return existing  # most re-plans change nothing: no UPDATE, no new sending window
         if existing.status in (PENDING, CANCELLED, EXPIRED):
-            new_due = due_at or now
+            values = dict(
+                status=PENDING, due_at=new_due, body=body, title=title, to_address=to_address,
+                timezone=timezone, expires_at=expires_at, person_id=person_id, region=region,
+                updated_at=now,
+            )
             # A moved or revived message has its sending window worked out afresh.
             if existing.status != PENDING or existing.due_at != new_due:
-                existing.next_attempt_at = None
-            existing.status = PENDING
-            existing.due_at = new_due
-            existing.body, existing.title, existing.to_address = body, title, to_address
-            existing.timezone, existing.expires_at = timezone, expires_at
-            existing.person_id = person.id if person else existing.person_id
-            existing.region = person.region if person else existing.region
-            existing.updated_at = now
-            session.add(existing)
+                values["next_attempt_at"] = None
+            # Conditional on the status read: a dispatcher that claimed the row since then
+            # keeps it (PostgreSQL re-checks the condition after waiting for its lock).
+            updated = session.execute(
+                sa.update(Message)
+                .where(Message.id == existing.id, Message.status == existing.status)
+                .values(**values)
+            ).rowcount
+            if not updated:
+                session.refresh(existing)
         return existing
     message = Message(
         user_id=user.id,

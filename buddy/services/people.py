@@ -41,7 +41,8 @@ def update_profile(
     """
     values = clean_profile(data, role=person.role, today=today)
     consent = values.pop("sensitive_consent")
-    before = {"region": person.region, "arrival_date": person.arrival_date}
+    before = {"region": person.region, "arrival_date": person.arrival_date,
+              "full_name": person.full_name}
     for key, value in values.items():
         setattr(person, key, value)
     now = utcnow()
@@ -57,7 +58,10 @@ def update_profile(
     changed = [k for k, v in before.items() if getattr(person, k) != v]
     audit.record(session, actor=None, action="profile_updated", region=person.region,
                  person_id=person.id, detail={"changed": changed})
-    cadence.person_changed(session, person)  # pending messages move with the new details
+    # Pending messages move with the new details; other members' messages give only the
+    # name and arrival date.
+    cadence.person_changed(session, person,
+                           others=bool({"full_name", "arrival_date"} & set(changed)))
     session.commit()
     return person
 

@@ -12,7 +12,7 @@ from sqlmodel import select
 from buddy.messaging import cadence
 from buddy.messaging.models import Message
 from buddy.services import people
-from tests.factories import mobile
+from tests.factories import mobile, volunteer_form
 from tests.messaging.conftest import at, publish_family, rows, run
 
 
@@ -247,3 +247,51 @@ def test_two_requests_queueing_the_same_message_at_once_make_one_row(app, sessio
     assert errors == []
     rows = session.exec(select(Message).where(Message.subject == "family:race")).all()
     assert len(rows) == 1
+
+
+def test_saving_an_unchanged_profile_rewrites_no_message(app, session, factory):
+    """Found by the load test: every save re-planned the family with one UPDATE per message."""
+    newcomer, anchor = factory.newcomer(timezone="Europe/London"), factory.volunteer()
+    publish_family(app, session, [(anchor, "anchor"), (newcomer, "newcomer")])
+    before = {m.id: m.updated_at for m in rows(session)}
+    with app.app_context():
+        people.update_profile(session=session, person=newcomer, data=_profile(newcomer))
+    session.expire_all()
+    assert {m.id: m.updated_at for m in rows(session)} == before
+
+
+def test_a_row_claimed_by_a_dispatcher_after_it_was_read_is_left_to_it(app, session, factory):
+    """The re-plan reads the user's rows first; a claim in between must win, or it is sent twice."""
+    import sqlalchemy as sa
+    from sqlmodel import Session
+
+    from buddy.messaging import outbox
+    from buddy.models import User
+
+    newcomer = factory.newcomer()
+    message = keyed(session, newcomer)["sms", "what_to_expect", "arrival"]
+    with app.app_context(), Session(app.extensions["buddy.engine"]) as replan:
+        known = {(m.channel, m.kind, m.subject): m for m in replan.exec(
+            select(Message).where(Message.person_id == newcomer.id)).all()}
+        with Session(app.extensions["buddy.engine"]) as dispatcher:  # claims it meanwhile
+            dispatcher.execute(sa.update(Message).where(Message.id == message.id)
+                               .values(status="sending"))
+            dispatcher.commit()
+        outbox.enqueue(replan, user=replan.get(User, newcomer.user_id), channel="sms",
+                       kind="what_to_expect", subject="arrival", to_address=message.to_address,
+                       title=message.title, body="moved", due_at=at(2027, 7, 1), known=known)
+        replan.commit()
+    session.expire_all()
+    claimed = session.get(Message, message.id)
+    assert (claimed.status, claimed.body) == ("sending", message.body)
+
+
+def test_a_buddy_who_changes_their_name_is_introduced_by_the_new_name(app, session, factory):
+    newcomer, anchor = factory.newcomer(), factory.volunteer(full_name="Old Name")
+    publish_family(app, session, [(anchor, "anchor"), (newcomer, "newcomer")])
+    with app.app_context():
+        people.update_profile(session=session, person=anchor, data=factory._service_data(
+            volunteer_form(full_name="New Name")))
+    session.expire_all()
+    intro = next(m for m in rows(session, person_id=newcomer.id) if m.kind == "family_intro")
+    assert "New Name" in intro.body and "Old Name" not in intro.body

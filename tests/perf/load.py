@@ -1,15 +1,21 @@
 """Load test: a September peak against gunicorn on PostgreSQL, from a second process.
 
-    python -m tests.perf.load [--users 200] [--seconds 60] [--workers 4]
+    python -m tests.perf.load [--users 200] [--seconds 120] [--workers 4]
 
 Starts a throwaway PostgreSQL server, migrates it and loads the national demo data, starts
-gunicorn (config/gunicorn.conf.py) on loopback, then runs simulated people in this process:
-newcomers signing up, members signing in, editing their profile and opening their family
-page, DA leads opening their dashboard. A tenth of the users only call /healthz, the bare
-endpoint of the same stack, for comparison in the same run. Each user pauses 2-8 s between
-journeys (--think-min, --think-max), as a person reads or fills in a form. Prints requests
-per second, p50/p95/p99 latency per kind of page, and every error. Bounded in time; it stops
-by itself.
+gunicorn (config/gunicorn.conf.py) on loopback, then runs simulated people in this process,
+each a browser session of its own:
+- newcomers sign up, look at their account, edit their profile and open their family page;
+- members (newcomers and buddies of the demo data) sign in, then open their account, their
+  family page and their profile form, and save it;
+- DA leads sign in and open their dashboard, the help requests and the match runs;
+- a tenth of the users only call /healthz, the bare endpoint of the same stack, for
+  comparison in the same run.
+Every person pauses 2-8 s after every page (--think-min, --think-max), as one reads a page or
+fills in a form, signs out at the end of a visit and comes back as someone else. Prints
+requests per second, p50/p95/p99 latency per kind of page and for all pages, every error, and
+the CPU time used by gunicorn, PostgreSQL and this client. Bounded in time; it stops by
+itself. Exit status 1 if any request failed.
 """
 
 from __future__ import annotations
@@ -29,12 +35,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import defaultdict
+from pathlib import Path
 
 from buddy.messaging.fakes import free_port
 from tests.postgres import PostgresServer
 
 PASSWORD = "load test password 2027"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+BARE = "/healthz (bare)"
 
 
 class Recorder:
@@ -51,77 +59,101 @@ class Recorder:
 
 
 class Person:
-    """One simulated user with their own cookies (a browser, roughly)."""
+    """One simulated person: their own cookies (a browser, roughly) and their own pauses."""
 
-    def __init__(self, base: str, recorder: Recorder) -> None:
-        self.base, self.recorder = base, recorder
+    def __init__(self, base: str, recorder: Recorder, rng: random.Random,
+                 think: tuple[float, float], deadline: float) -> None:
+        self.base, self.recorder, self.rng = base, recorder, rng
+        self.think_range, self.deadline = think, deadline
+        self.page = ""
         jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
 
-    def request(self, kind: str, path: str, data: dict | None = None) -> str:
+    def request(self, kind: str, path: str, data: dict | None = None) -> None:
+        if time.monotonic() >= self.deadline:
+            raise TimeoutError  # the run is over: stop mid-visit
         body = urllib.parse.urlencode(data, doseq=True).encode() if data is not None else None
         start = time.perf_counter()
-        error, text = None, ""
+        error, self.page = None, ""
         try:
             with self.opener.open(self.base + path, data=body, timeout=30) as response:
-                text = response.read().decode()
+                self.page = response.read().decode()
         except urllib.error.HTTPError as exc:
             error = f"HTTP {exc.code}"
         except OSError as exc:
             error = type(exc).__name__
         self.recorder.add(kind, (time.perf_counter() - start) * 1000, error)
-        return text
+        # A person reads the page, or fills in the form it shows, before the next request.
+        time.sleep(self.rng.uniform(*self.think_range))
 
-    def form(self, kind: str, path: str, data: dict) -> str:
-        page = self.request(f"{kind} (form)", path)
-        token = CSRF.search(page)
-        return self.request(kind, path, {**data, "csrf_token": token.group(1) if token else ""})
+    def submit(self, kind: str, path: str, data: dict) -> None:
+        """Post the form of the page just shown (with its CSRF token)."""
+        token = CSRF.search(self.page)
+        self.request(kind, path, {**data, "csrf_token": token.group(1) if token else ""})
+
+    def sign_out(self) -> None:
+        self.submit("sign-out", "/logout", {})
 
 
-def newcomer_journey(p: Person, n: int) -> None:
-    p.form("sign-up", "/join/newcomer", {
+def newcomer_visit(p: Person, n: int) -> None:
+    p.request("sign-up form", "/join/newcomer")
+    p.submit("sign-up", "/join/newcomer", {
         "full_name": f"Load Newcomer {n}", "email": f"load{n}@example.net",
         "password": PASSWORD, "channel": "email", "timezone": "Asia/Kolkata",
         "region": "london", "scheme": "london:barnet", "stage": "ST1", "arrival_day": "4",
         "arrival_month": "8", "arrival_year": "2027", "interests": ["paediatrics"],
         "contact_consent": "y"})
     p.request("account", "/account/")
+    p.request("family page", "/family/")
+    p.sign_out()
 
 
-def member_journey(p: Person, member: tuple[str, str]) -> None:
+def member_visit(p: Person, member: tuple[str, str]) -> None:
     email, region = member
-    p.form("sign-in", "/login", {"email": email, "password": PASSWORD})
+    p.request("sign-in form", "/login")
+    p.submit("sign-in", "/login", {"email": email, "password": PASSWORD})
     p.request("account", "/account/")
-    p.form("profile edit", "/account/edit", {
+    p.request("family page", "/family/")
+    p.request("profile form", "/account/edit")
+    p.submit("profile edit", "/account/edit", {
         "full_name": "Load Tested Member", "channel": "email", "timezone": "Europe/London",
         "region": region, "scheme": "", "stage": "ST1", "arrival_day": "4",
         "arrival_month": "8", "arrival_year": "2027", "interests": ["education"]})
     p.request("family page", "/family/")
+    p.sign_out()
 
 
-def lead_journey(p: Person, region: str) -> None:
-    p.form("sign-in", "/login", {"email": f"lead.{region}@example.org", "password": PASSWORD})
+def lead_visit(p: Person, region: str) -> None:
+    p.request("sign-in form", "/login")
+    p.submit("sign-in", "/login", {"email": f"lead.{region}@example.org", "password": PASSWORD})
     p.request("dashboard", "/lead/")
+    p.request("help requests", "/lead/flags")
     p.request("match runs", "/lead/runs/")
+    p.request("dashboard", "/lead/")
+    p.sign_out()
 
 
 def user_loop(kind: str, base: str, recorder: Recorder, deadline: float, seed: int,
               members: list[tuple[str, str]], regions: list[str],
               think: tuple[float, float]) -> None:
     rng = random.Random(seed)
+    # Users start spread over one think time, not all in the same instant.
+    time.sleep(rng.uniform(0, think[1]))
     n = seed * 100_000
     while time.monotonic() < deadline:
-        p = Person(base, recorder)
-        if kind == "health":
-            p.request("/healthz (bare)", "/healthz")
-        elif kind == "newcomer":
-            n += 1
-            newcomer_journey(p, n)
-        elif kind == "lead":
-            lead_journey(p, rng.choice(regions))
-        else:
-            member_journey(p, rng.choice(members))
-        time.sleep(rng.uniform(*think))  # a person reads the page or fills in the form
+        p = Person(base, recorder, rng, think, deadline)
+        try:
+            if kind == "health":
+                p.request(BARE, "/healthz")
+            elif kind == "newcomer":
+                n += 1
+                newcomer_visit(p, n)
+            elif kind == "lead":
+                lead_visit(p, rng.choice(regions))
+            else:
+                member_visit(p, rng.choice(members))
+        except TimeoutError:
+            return
 
 
 def prepare(server: PostgresServer) -> tuple[str, list[tuple[str, str]], list[str]]:
@@ -137,15 +169,41 @@ def prepare(server: PostgresServer) -> tuple[str, list[tuple[str, str]], list[st
     app = create_app({"BUDDY_DATABASE_URL": url, "BUDDY_ENV": "test"})
     with app.app_context(), Session(app.extensions["buddy.engine"]) as session:
         demo.load(session=session, seed=2027, password=PASSWORD)
-        newcomers = session.exec(
+        people = session.exec(
             select(User.email, Member.region).join(Member, Member.user_id == User.id)
-            .where(Member.role == "newcomer", Member.status == "active").limit(500)).all()
+            .where(Member.role.in_(["newcomer", "buddy"]), Member.status == "active")
+            .order_by(User.id)).all()
     app.extensions["buddy.engine"].dispose()
-    return url, [tuple(row) for row in newcomers], list(reference.regions())
+    return url, [tuple(row) for row in people], list(reference.regions())
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes and their children so far (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, seen, todo = 0.0, set(), list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue  # ended in the meantime
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        todo.extend(int(c) for c in children)
+    return total
 
 
 def percentile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def _row(kind: str, times: list[float]) -> str:
+    times = sorted(times)
+    return (f"{kind:<22}{len(times):>7}{statistics.median(times):>8.0f}"
+            f"{percentile(times, 0.95):>8.0f}{percentile(times, 0.99):>8.0f}{times[-1]:>8.0f}")
 
 
 def report(recorder: Recorder, seconds: float) -> bool:
@@ -153,11 +211,11 @@ def report(recorder: Recorder, seconds: float) -> bool:
     errors = sum(recorder.errors.values())
     print(f"\n{total} requests in {seconds:.0f} s: {total / seconds:.1f} requests/s, "
           f"{errors} errors")
-    print(f"{'request':<26}{'count':>7}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'max ms':>8}")
+    print(f"{'request':<22}{'count':>7}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'max ms':>8}")
     for kind in sorted(recorder.times):
-        times = sorted(recorder.times[kind])
-        print(f"{kind:<26}{len(times):>7}{statistics.median(times):>8.0f}"
-              f"{percentile(times, 0.95):>8.0f}{percentile(times, 0.99):>8.0f}{times[-1]:>8.0f}")
+        print(_row(kind, recorder.times[kind]))
+    pages = [ms for kind, times in recorder.times.items() if kind != BARE for ms in times]
+    print(_row("all pages", pages))
     for error, count in sorted(recorder.errors.items()):
         print(f"error: {error} x{count}")
     return errors == 0
@@ -167,12 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.perf.load", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=200)
-    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--seconds", type=int, default=120)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--think-min", type=float, default=2.0,
-                        help="shortest pause between a user's journeys, seconds")
+                        help="shortest pause after a page, seconds")
     parser.add_argument("--think-max", type=float, default=8.0,
-                        help="longest pause between a user's journeys, seconds")
+                        help="longest pause after a page, seconds")
     args = parser.parse_args(argv)
 
     server = PostgresServer().start()
@@ -196,19 +254,28 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.2)
         recorder = Recorder()
         deadline = time.monotonic() + args.seconds
-        mix = (["health"] * 1 + ["newcomer"] * 2 + ["member"] * 5 + ["lead"] * 2)
+        mix = ["health"] + ["newcomer"] * 2 + ["member"] * 6 + ["lead"]
         threads = [threading.Thread(target=user_loop, daemon=True, args=(
             mix[i % len(mix)], base, recorder, deadline, i + 1, members, regions,
             (args.think_min, args.think_max)))
             for i in range(args.users)]
         print(f"{args.users} users for {args.seconds} s against gunicorn "
               f"({args.workers} workers x 4 threads) on PostgreSQL...", file=sys.stderr)
+        cpu_before = (cpu_seconds([gunicorn.pid]), cpu_seconds([server.pid()]),
+                      sum(os.times()[:2]))
         started = time.monotonic()
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=args.seconds + 60)
-        ok = report(recorder, time.monotonic() - started)
+        elapsed = time.monotonic() - started
+        ok = report(recorder, elapsed)
+        cpu_after = (cpu_seconds([gunicorn.pid]), cpu_seconds([server.pid()]),
+                     sum(os.times()[:2]))
+        used = [(after - before) / elapsed for before, after in zip(cpu_before, cpu_after)]
+        print(f"CPU cores busy on average: gunicorn {used[0]:.2f}, PostgreSQL {used[1]:.2f}, "
+              f"this client {used[2]:.2f} (of {os.cpu_count()}); "
+              f"load average {os.getloadavg()[0]:.1f}")
     finally:
         if gunicorn is not None:
             gunicorn.send_signal(signal.SIGTERM)
