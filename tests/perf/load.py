@@ -272,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         ok = report(recorder, elapsed)
         cpu_after = (cpu_seconds([gunicorn.pid]), cpu_seconds([server.pid()]),
                      sum(os.times()[:2]))
-        used = [(after - before) / elapsed for before, after in zip(cpu_before, cpu_after)]
+        used = [(after - before) / elapsed
+                for before, after in zip(cpu_before, cpu_after, strict=True)]
         print(f"CPU cores busy on average: gunicorn {used[0]:.2f}, PostgreSQL {used[1]:.2f}, "
               f"this client {used[2]:.2f} (of {os.cpu_count()}); "
               f"load average {os.getloadavg()[0]:.1f}")
