@@ -10,7 +10,7 @@ from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from buddy import db
+from buddy import db, options
 from buddy.extensions import csrf, login_manager
 from buddy.settings import ROOT, load_settings
 
@@ -95,6 +95,7 @@ def register_template_helpers(app: Flask) -> None:
     from buddy.services.runs import readable
 
     app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.globals.update(options=options.options, checkbox_items=options.checkbox_items)
     app.jinja_env.filters["phone"] = phones.display
     app.jinja_env.filters["longdate"] = lambda d: f"{d.day} {d:%B %Y}" if d else ""
     app.jinja_env.filters["interest"] = lambda slug: reference.interests().get(slug, slug)

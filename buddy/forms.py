@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import cache
 
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -38,6 +39,24 @@ class MultiCheckboxField(SelectMultipleField):
 def _choices(mapping: dict[str, str] | list[tuple[str, str]]) -> list[SelectChoice]:
     items = mapping.items() if isinstance(mapping, dict) else mapping
     return [SelectChoice(value, label) for value, label in items]
+
+
+@cache
+def _reference_choices() -> dict[str, tuple[SelectChoice, ...]]:
+    """The long lists of the profile form, built once per worker (they never change while the
+    app runs; about 1,200 choices, which cost several ms a page to rebuild)."""
+    countries, langs = reference.countries(), reference.languages()
+    regions = reference.regions()
+    return {name: tuple(_choices(items)) for name, items in {
+        "phone_country": [("", "Choose a country"), *countries.items()],
+        "country": [("", "Prefer not to say"), *countries.items()],
+        "timezone": [(z, z.replace("_", " ")) for z in reference.timezones()],
+        "region": [("", "Choose a region")] + [(slug, r.name) for slug, r in regions.items()],
+        "scheme": [("", "Not sure yet")] + [
+            (f"{slug}:{s}", name) for slug, r in regions.items() for s, name in r.schemes.items()],
+        "interests": list(reference.interests().items()),
+        "languages": [(c, langs[c]) for c in reference.common_languages()],
+    }.items()}
 
 
 class ProfileForm(FlaskForm):
@@ -91,22 +110,9 @@ class ProfileForm(FlaskForm):
     def __init__(self, *args, role: str = "newcomer", **kwargs):
         super().__init__(*args, **kwargs)
         self.role = role
-        countries = reference.countries()
-        self.phone_country.choices = _choices([("", "Choose a country"), *countries.items()])
-        self.country.choices = _choices([("", "Prefer not to say"), *countries.items()])
-        self.timezone.choices = _choices([(z, z.replace("_", " ")) for z in reference.timezones()])
-        self.region.choices = _choices(
-            [("", "Choose a region")] + [(slug, r.name) for slug, r in reference.regions().items()]
-        )
-        self.scheme.choices = _choices([("", "Not sure yet")] + [
-            (f"{slug}:{s}", name)
-            for slug, r in reference.regions().items()
-            for s, name in r.schemes.items()
-        ])
+        for name, choices in _reference_choices().items():
+            getattr(self, name).choices = choices
         self.stage.choices = _choices(STAGES["newcomer" if role == "newcomer" else "buddy"])
-        self.interests.choices = _choices(reference.interests())
-        langs = reference.languages()
-        self.languages.choices = _choices([(c, langs[c]) for c in reference.common_languages()])
 
     def scheme_groups(self) -> list[tuple[str, list[tuple[str, str]]]]:
         """Schemes grouped by region name, for an <optgroup> select."""
