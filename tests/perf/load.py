@@ -1,6 +1,6 @@
 """Load test: a September peak against gunicorn on PostgreSQL, from a second process.
 
-    python -m tests.perf.load [--users 200] [--seconds 120] [--workers 4]
+    python -m tests.perf.load [--users 200] [--seconds 120] [--warm-up 15] [--workers 4]
 
 Starts a throwaway PostgreSQL server, migrates it and loads the national demo data, starts
 gunicorn (config/gunicorn.conf.py) on loopback, then runs simulated people in this process,
@@ -13,8 +13,10 @@ each a browser session of its own:
   comparison in the same run.
 Every person pauses 2-8 s after every page (--think-min, --think-max), as one reads a page or
 fills in a form, signs out at the end of a visit and comes back as someone else. Prints
-requests per second, p50/p95/p99 latency per kind of page and for all pages, every error, and
-the CPU time used by gunicorn, PostgreSQL and this client. Bounded in time; it stops by
+requests per second, p50/p95/p99 latency per kind of page and for all pages, every error
+(an HTTP error, a dropped connection, or a form shown again with errors), and the CPU used by
+gunicorn, PostgreSQL and this client. The first --warm-up seconds are not counted (workers
+load templates and fill caches then), except their errors. Bounded in time; it stops by
 itself. Exit status 1 if any request failed.
 """
 
@@ -35,6 +37,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import defaultdict
+from html.parser import HTMLParser
 from pathlib import Path
 
 from buddy.messaging.fakes import free_port
@@ -46,16 +49,45 @@ BARE = "/healthz (bare)"
 
 
 class Recorder:
-    def __init__(self) -> None:
+    """Latencies and errors of requests started after `record_from` (time.monotonic)."""
+
+    def __init__(self, record_from: float = 0.0) -> None:
         self.lock = threading.Lock()
+        self.record_from = record_from
         self.times: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
 
-    def add(self, kind: str, ms: float, error: str | None) -> None:
+    def add(self, kind: str, started: float, ms: float, error: str | None) -> None:
+        if started < self.record_from and not error:
+            return  # warming up: workers load templates and fill their caches
         with self.lock:
             self.times[kind].append(ms)
             if error:
                 self.errors[f"{kind}: {error}"] += 1
+
+
+class FormReader(HTMLParser):
+    """The current values of a page's form fields: text inputs, checked boxes, selected options."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list[tuple[str, str]] = []
+        self.select: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        name = a.get("name")
+        if tag == "input" and name and a.get("type") not in ("submit", "button"):
+            if a.get("type") not in ("checkbox", "radio") or "checked" in a:
+                self.values.append((name, a.get("value") or ""))
+        elif tag == "select":
+            self.select = name
+        elif tag == "option" and self.select and "selected" in a:
+            self.values.append((self.select, a.get("value") or ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select":
+            self.select = None
 
 
 class Person:
@@ -69,11 +101,11 @@ class Person:
         jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
 
-    def request(self, kind: str, path: str, data: dict | None = None) -> None:
+    def request(self, kind: str, path: str, data: list | None = None) -> None:
         if time.monotonic() >= self.deadline:
             raise TimeoutError  # the run is over: stop mid-visit
         body = urllib.parse.urlencode(data, doseq=True).encode() if data is not None else None
-        start = time.perf_counter()
+        start = time.monotonic()
         error, self.page = None, ""
         try:
             with self.opener.open(self.base + path, data=body, timeout=30) as response:
@@ -82,14 +114,24 @@ class Person:
             error = f"HTTP {exc.code}"
         except OSError as exc:
             error = type(exc).__name__
-        self.recorder.add(kind, (time.perf_counter() - start) * 1000, error)
+        if data is not None and "nhsuk-error-summary" in self.page:
+            error = "form not accepted"  # a form shown again with its errors: nothing saved
+        self.recorder.add(kind, start, (time.monotonic() - start) * 1000, error)
         # A person reads the page, or fills in the form it shows, before the next request.
-        time.sleep(self.rng.uniform(*self.think_range))
+        pause = self.rng.uniform(*self.think_range)
+        time.sleep(max(0.0, min(pause, self.deadline - time.monotonic())))
 
-    def submit(self, kind: str, path: str, data: dict) -> None:
+    def submit(self, kind: str, path: str, data: dict | list[tuple[str, str]]) -> None:
         """Post the form of the page just shown (with its CSRF token)."""
         token = CSRF.search(self.page)
-        self.request(kind, path, {**data, "csrf_token": token.group(1) if token else ""})
+        fields = list(data.items()) if isinstance(data, dict) else list(data)
+        self.request(kind, path, fields + [("csrf_token", token.group(1) if token else "")])
+
+    def form_values(self) -> list[tuple[str, str]]:
+        """What a browser would send for the form on the page just shown, as it stands."""
+        reader = FormReader()
+        reader.feed(self.page)
+        return reader.values
 
     def sign_out(self) -> None:
         self.submit("sign-out", "/logout", {})
@@ -109,16 +151,16 @@ def newcomer_visit(p: Person, n: int) -> None:
 
 
 def member_visit(p: Person, member: tuple[str, str]) -> None:
-    email, region = member
+    email, _region = member
     p.request("sign-in form", "/login")
     p.submit("sign-in", "/login", {"email": email, "password": PASSWORD})
     p.request("account", "/account/")
     p.request("family page", "/family/")
     p.request("profile form", "/account/edit")
-    p.submit("profile edit", "/account/edit", {
-        "full_name": "Load Tested Member", "channel": "email", "timezone": "Europe/London",
-        "region": region, "scheme": "", "stage": "ST1", "arrival_day": "4",
-        "arrival_month": "8", "arrival_year": "2027", "interests": ["education"]})
+    # The form as shown, with new interests: what most edits change (not the name, whose
+    # change re-plans the whole family's messages).
+    values = [(k, v) for k, v in p.form_values() if k not in ("interests", "csrf_token")]
+    p.submit("profile edit", "/account/edit", values + [("interests", "education")])
     p.request("family page", "/family/")
     p.sign_out()
 
@@ -226,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=120)
+    parser.add_argument("--warm-up", type=int, default=15,
+                        help="seconds at the start not counted (errors always count)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--think-min", type=float, default=2.0,
                         help="shortest pause after a page, seconds")
@@ -252,23 +296,25 @@ def main(argv: list[str] | None = None) -> int:
                 break
             except OSError:
                 time.sleep(0.2)
-        recorder = Recorder()
-        deadline = time.monotonic() + args.seconds
+        record_from = time.monotonic() + args.warm_up
+        recorder = Recorder(record_from)
+        deadline = record_from + args.seconds
         mix = ["health"] + ["newcomer"] * 2 + ["member"] * 6 + ["lead"]
         threads = [threading.Thread(target=user_loop, daemon=True, args=(
             mix[i % len(mix)], base, recorder, deadline, i + 1, members, regions,
             (args.think_min, args.think_max)))
             for i in range(args.users)]
-        print(f"{args.users} users for {args.seconds} s against gunicorn "
-              f"({args.workers} workers x 4 threads) on PostgreSQL...", file=sys.stderr)
-        cpu_before = (cpu_seconds([gunicorn.pid]), cpu_seconds([server.pid()]),
-                      sum(os.times()[:2]))
-        started = time.monotonic()
+        print(f"{args.users} users for {args.warm_up} s of warm-up, then {args.seconds} s "
+              f"counted, against gunicorn ({args.workers} workers x 4 threads) on PostgreSQL...",
+              file=sys.stderr)
         for t in threads:
             t.start()
+        time.sleep(max(0.0, record_from - time.monotonic()))
+        cpu_before = (cpu_seconds([gunicorn.pid]), cpu_seconds([server.pid()]),
+                      sum(os.times()[:2]))
         for t in threads:
             t.join(timeout=args.seconds + 60)
-        elapsed = time.monotonic() - started
+        elapsed = time.monotonic() - record_from
         ok = report(recorder, elapsed)
         cpu_after = (cpu_seconds([gunicorn.pid]), cpu_seconds([server.pid()]),
                      sum(os.times()[:2]))
