@@ -188,13 +188,19 @@ def _quality_by_group(session: Session, region: str) -> dict | None:
     return matching.metrics(cohort, result)["fairness"]
 
 
-def summary(session: Session, region: str, today: date) -> dict[str, int]:
-    """The indicators table row of one region (the figures in DEFINITIONS)."""
+def summary(session: Session, region: str, today: date,
+            upcoming: list[Person] | None = None) -> dict[str, int]:
+    """The indicators table row of one region (the figures in DEFINITIONS).
+
+    `upcoming` saves two queries when the caller already has arrivals_without_family().
+    """
     row = pipeline(session, region, today)
+    if upcoming is None:
+        upcoming = arrivals_without_family(session, region, today)
     row.update(
         approved_volunteers=approved_volunteers(session, region),
         spare_capacity=spare_capacity(session, region),
-        arrivals_without_family=len(arrivals_without_family(session, region, today)),
+        arrivals_without_family=len(upcoming),
         open_flags=open_flags(session, region),
     )
     return row

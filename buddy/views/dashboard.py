@@ -22,7 +22,8 @@ bp = Blueprint("dashboard", __name__)
 @role_required("lead", "admin")
 def index():
     session, region, today = get_session(), requested_region(), date.today()
-    summary = indicators.summary(session, region, today)
+    upcoming = indicators.arrivals_without_family(session, region, today)
+    summary = indicators.summary(session, region, today, upcoming)
     weeks = indicators.weekly_activity(session, region, today)
     response = indicators.check_in_response(session, region)
     fairness = indicators.quality_by_group(session, region)
@@ -51,7 +52,7 @@ def index():
         definitions=indicators.DEFINITIONS, reference=reference,
         pending=[p for p in volunteer_service.volunteers(session, lead=current_user.row)
                  if p.region == region],
-        upcoming=indicators.arrivals_without_family(session, region, today),
+        upcoming=upcoming,
         queue=flags.queue(session, current_user.row, region)[:10],
         oldest=indicators.oldest_open_flag_age(session, region, utcnow()),
         now=utcnow(), reasons=flags.REASONS)

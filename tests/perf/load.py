@@ -271,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm-up", type=int, default=15,
                         help="seconds at the start not counted (errors always count)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--think-min", type=float, default=2.0,
                         help="shortest pause after a page, seconds")
     parser.add_argument("--think-max", type=float, default=8.0,
@@ -285,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         env = {**os.environ, "BUDDY_DATABASE_URL": url, "BUDDY_ENV": "test",
                "BUDDY_SECRET_KEY": "load-test-secret-key-0123456789abcdef",
-               "PORT": str(port), "WEB_CONCURRENCY": str(args.workers)}
+               "PORT": str(port), "WEB_CONCURRENCY": str(args.workers),
+               "BUDDY_THREADS": str(args.threads)}
         gunicorn = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py",
              "--access-logfile", "/dev/null", "buddy.wsgi:app"], env=env)
@@ -305,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
             (args.think_min, args.think_max)))
             for i in range(args.users)]
         print(f"{args.users} users for {args.warm_up} s of warm-up, then {args.seconds} s "
-              f"counted, against gunicorn ({args.workers} workers x 4 threads) on PostgreSQL...",
+              f"counted, against gunicorn ({args.workers} workers x {args.threads} threads) on "
+              "PostgreSQL...",
               file=sys.stderr)
         for t in threads:
             t.start()
