@@ -115,6 +115,21 @@ class LoginThrottle(SQLModel, table=True):
     locked_until: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
 
 
+class QualitySnapshot(SQLModel, table=True):
+    """The dashboard's match quality by group for one region, shared by every worker.
+
+    Working it out reads the whole region (150-300 ms); kept here, each region costs that
+    once per refresh for all gunicorn workers and hosts, not once per worker.
+    """
+
+    __tablename__ = "quality_snapshots"
+
+    region: str = Field(primary_key=True, max_length=40)
+    version: str = Field(max_length=100)  # the published families it was worked out from
+    computed_at: datetime = Field(sa_column=_utc_column())
+    value: dict | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
+
+
 class AuditEvent(SQLModel, table=True):
     """Who did what, when. Kept when an account is deleted, without personal data."""
 

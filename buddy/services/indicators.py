@@ -10,11 +10,13 @@ from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, func, select
 
 import matching
 from buddy.messaging.models import CheckIn, Flag
-from buddy.models import Family, FamilyMember, Person
+from buddy.models import Family, FamilyMember, Person, QualitySnapshot
 from buddy.services.cohorts import family_cohort, key, published_families
 
 CHECK_IN_DAYS = (7, 28, 56, 91)
@@ -142,29 +144,34 @@ def weekly_activity(session: Session, region: str, today: date, weeks: int = 26
 
 
 QUALITY_REFRESH = timedelta(minutes=5)
-_quality_cache: dict[str, tuple[tuple, datetime, dict | None]] = {}
 
 
 def quality_by_group(session: Session, region: str) -> dict | None:
     """The optimiser's metrics of the published families, per group of newcomers.
 
     The heaviest figure on the dashboard (it reads every newcomer and buddy of the region),
-    kept per worker: worked out again at once when a family is published or changed, and at
-    most every QUALITY_REFRESH for sign-ups and profile edits, which move it only a little.
-    Measured under load: keyed on every person's change, it was recomputed on nearly every
-    dashboard (300-600 ms each).
+    shared by all workers in QualitySnapshot: worked out again at once when a family is
+    published or changed, and at most every QUALITY_REFRESH for sign-ups and profile edits,
+    which move it only a little. Measured under load: recomputed per worker on every change
+    of a person, it cost 300-600 ms on nearly every dashboard.
     """
-    version = tuple(session.exec(
+    count, published_at = session.exec(
         select(func.count(FamilyMember.id), func.max(Family.published_at))
         .join(Family, Family.id == FamilyMember.family_id)
-        .where(Family.region == region, Family.status == "published")).one())
-    key = f"{session.get_bind().url}#{region}"
+        .where(Family.region == region, Family.status == "published")).one()
+    version = f"{count}@{published_at.isoformat() if published_at else '-'}"
     now = datetime.now(UTC)
-    cached = _quality_cache.get(key)
-    if cached is not None and cached[0] == version and now - cached[1] < QUALITY_REFRESH:
-        return cached[2]
+    snapshot = session.get(QualitySnapshot, region)
+    if (snapshot is not None and snapshot.version == version
+            and now - snapshot.computed_at < QUALITY_REFRESH):
+        return snapshot.value
     value = _quality_by_group(session, region)
-    _quality_cache[key] = (version, now, value)
+    # Two workers may work it out at once: the later write wins, both are right.
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    row = {"region": region, "version": version, "computed_at": now, "value": value}
+    session.execute(insert(QualitySnapshot).values(**row).on_conflict_do_update(
+        index_elements=["region"], set_={k: v for k, v in row.items() if k != "region"}))
+    session.commit()
     return value
 
 
