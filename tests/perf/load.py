@@ -46,6 +46,8 @@ from tests.postgres import PostgresServer
 PASSWORD = "load test password 2027"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 BARE = "/healthz (bare)"
+PAGES = {"/": "home page", "/account/": "account", "/family/": "family page", "/lead/": "dashboard",
+         "/login": "sign-in form", "/join/done": "signed-up page"}  # where forms redirect
 
 
 class Recorder:
@@ -64,6 +66,13 @@ class Recorder:
             self.times[kind].append(ms)
             if error:
                 self.errors[f"{kind}: {error}"] += 1
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects are followed by Person.request, so that each request is timed on its own."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
 
 
 class FormReader(HTMLParser):
@@ -99,27 +108,40 @@ class Person:
         self.think_range, self.deadline = think, deadline
         self.page = ""
         jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(jar), NoRedirect())
 
     def request(self, kind: str, path: str, data: list | None = None) -> None:
+        """One page: the request, the page a form redirects to (timed on its own), a pause."""
         if time.monotonic() >= self.deadline:
             raise TimeoutError  # the run is over: stop mid-visit
+        location = self._fetch(kind, path, data)
+        if location:
+            self._fetch(PAGES.get(urllib.parse.urlsplit(location).path, location), location, None)
+        # A person reads the page, or fills in the form it shows, before the next request.
+        pause = self.rng.uniform(*self.think_range)
+        time.sleep(max(0.0, min(pause, self.deadline - time.monotonic())))
+
+    def _fetch(self, kind: str, path: str, data: list | None) -> str | None:
+        """One HTTP request, timed and recorded; returns where a redirect points."""
         body = urllib.parse.urlencode(data, doseq=True).encode() if data is not None else None
         start = time.monotonic()
-        error, self.page = None, ""
+        error, location, self.page = None, None, ""
         try:
-            with self.opener.open(self.base + path, data=body, timeout=30) as response:
+            with self.opener.open(urllib.parse.urljoin(self.base, path), data=body,
+                                  timeout=30) as response:
                 self.page = response.read().decode()
         except urllib.error.HTTPError as exc:
-            error = f"HTTP {exc.code}"
+            if exc.code in (302, 303):
+                location = exc.headers["Location"]
+            else:
+                error = f"HTTP {exc.code}"
         except OSError as exc:
             error = type(exc).__name__
         if data is not None and "nhsuk-error-summary" in self.page:
             error = "form not accepted"  # a form shown again with its errors: nothing saved
         self.recorder.add(kind, start, (time.monotonic() - start) * 1000, error)
-        # A person reads the page, or fills in the form it shows, before the next request.
-        pause = self.rng.uniform(*self.think_range)
-        time.sleep(max(0.0, min(pause, self.deadline - time.monotonic())))
+        return location
 
     def submit(self, kind: str, path: str, data: dict | list[tuple[str, str]]) -> None:
         """Post the form of the page just shown (with its CSRF token)."""
@@ -196,6 +218,9 @@ def user_loop(kind: str, base: str, recorder: Recorder, deadline: float, seed: i
                 member_visit(p, rng.choice(members))
         except TimeoutError:
             return
+        except Exception as exc:  # noqa: BLE001 - a broken visit is reported, not lost
+            recorder.add(f"{kind} visit", 0.0, 0.0, f"client {type(exc).__name__}: {exc}")
+            raise
 
 
 def prepare(server: PostgresServer) -> tuple[str, list[tuple[str, str]], list[str]]:
