@@ -39,7 +39,7 @@ test: setup
 
 # Slow checks on demand; their last figures are in the README.
 load: setup
-	$(BIN)/python -m tests.perf.load --users 200 --seconds 60
+	$(BIN)/python -m tests.perf.load --users 200 --seconds 120
 
 faults: setup
 	$(BIN)/python -m tests.perf.faults

@@ -1,6 +1,6 @@
 """Load test: a September peak against gunicorn on PostgreSQL, from a second process.
 
-    python -m tests.perf.load [--users 200] [--seconds 120] [--warm-up 15] [--workers 4]
+    python -m tests.perf.load [--users 200] [--seconds 120] [--warm-up 15] [--workers N]
 
 Starts a throwaway PostgreSQL server, migrates it and loads the national demo data, starts
 gunicorn (config/gunicorn.conf.py) on loopback, then runs simulated people in this process,
@@ -295,8 +295,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=120)
     parser.add_argument("--warm-up", type=int, default=15,
                         help="seconds at the start not counted (errors always count)")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--workers", type=int, help="gunicorn workers (default: as deployed, "
+                        "config/gunicorn.conf.py's 2 x cores + 1)")
+    parser.add_argument("--threads", type=int, help="threads per gunicorn worker (default: "
+                        "as deployed, 4)")
     parser.add_argument("--think-min", type=float, default=2.0,
                         help="shortest pause after a page, seconds")
     parser.add_argument("--think-max", type=float, default=8.0,
@@ -311,8 +313,11 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         env = {**os.environ, "BUDDY_DATABASE_URL": url, "BUDDY_ENV": "test",
                "BUDDY_SECRET_KEY": "load-test-secret-key-0123456789abcdef",
-               "PORT": str(port), "WEB_CONCURRENCY": str(args.workers),
-               "BUDDY_THREADS": str(args.threads)}
+               "PORT": str(port)}
+        if args.workers:
+            env["WEB_CONCURRENCY"] = str(args.workers)
+        if args.threads:
+            env["BUDDY_THREADS"] = str(args.threads)
         gunicorn = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py",
              "--access-logfile", "/dev/null", "buddy.wsgi:app"], env=env)
@@ -332,8 +337,8 @@ def main(argv: list[str] | None = None) -> int:
             (args.think_min, args.think_max)))
             for i in range(args.users)]
         print(f"{args.users} users for {args.warm_up} s of warm-up, then {args.seconds} s "
-              f"counted, against gunicorn ({args.workers} workers x {args.threads} threads) on "
-              "PostgreSQL...",
+              f"counted, against gunicorn ({args.workers or 'default'} workers x "
+              f"{args.threads or 'default'} threads) on PostgreSQL...",
               file=sys.stderr)
         for t in threads:
             t.start()
