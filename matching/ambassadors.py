@@ -99,12 +99,13 @@ def solve_ambassadors(
     objective = 0
     if arcs:
         try:
-            flows = max_flow_min_cost(tails, heads, caps, costs, source=source, sink=sink,
-                                      supply=len(news))
+            flows = max_flow_min_cost(
+                tails, heads, caps, costs, source=source, sink=sink, supply=len(news)
+            )
         except RuntimeError as exc:
             raise NoSolution(f"ambassador flow failed: {exc}") from None
         first = len(news)
-        for (i, j, score), f in zip(arcs, flows[first: first + len(arcs)], strict=True):
+        for (i, j, score), f in zip(arcs, flows[first : first + len(arcs)], strict=True):
             if f > 0:
                 pairs.setdefault(ambs[j].id, []).append(news[i].id)
                 objective += score

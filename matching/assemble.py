@@ -51,9 +51,10 @@ def assign_newcomers(inst: RegionInstance, sets: dict[int, tuple[int, ...]]) -> 
     for a in anchors:
         tails.append(a_node[a]), heads.append(sink), caps.append(max(0, room[a])), costs.append(0)
     if arcs:
-        flows = max_flow_min_cost(tails, heads, caps, costs, source=source, sink=sink,
-                                  supply=len(free))
-        for (n, a), f in zip(arcs, flows[len(free): len(free) + len(arcs)], strict=True):
+        flows = max_flow_min_cost(
+            tails, heads, caps, costs, source=source, sink=sink, supply=len(free)
+        )
+        for (n, a), f in zip(arcs, flows[len(free) : len(free) + len(arcs)], strict=True):
             if f > 0:
                 placed[a].append(n)
     families = []
@@ -86,8 +87,7 @@ def sets_from_lp(
     for a in sorted(inst.locked_of_anchor):
         own = set(inst.locked[inst.locked_of_anchor[a]].buddies)
         best = max(
-            (k for k in weight
-             if k[0] == a and own <= set(k[1]) and not (set(k[1]) - own) & used),
+            (k for k in weight if k[0] == a and own <= set(k[1]) and not (set(k[1]) - own) & used),
             key=lambda k: (weight[k], k[1]),
             default=(a, tuple(sorted(own))),
         )

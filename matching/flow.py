@@ -99,13 +99,20 @@ def fair_selection(inst: RegionInstance, seed: int) -> set[int]:
         )
     if not arcs:
         return set()
-    flows = max_flow_min_cost(tails, heads, caps, costs, source=source, sink=sink,
-                              supply=len(free))
+    flows = max_flow_min_cost(tails, heads, caps, costs, source=source, sink=sink, supply=len(free))
     return {n for n, f in zip(free, flows[: len(free)], strict=True) if f > 0}
 
 
-def max_flow_min_cost(tails: list[int], heads: list[int], caps: list[int], costs: list[int], *,
-                      source: int, sink: int, supply: int) -> np.ndarray:
+def max_flow_min_cost(
+    tails: list[int],
+    heads: list[int],
+    caps: list[int],
+    costs: list[int],
+    *,
+    source: int,
+    sink: int,
+    supply: int,
+) -> np.ndarray:
     """The flow on every arc (in order) that sends as much as it can, up to `supply`, from
     `source` to `sink`, at the least cost among maximum flows.
 

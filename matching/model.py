@@ -47,6 +47,8 @@ class LPMaster:
         self.vars = []
         self.keys: set[Family] = set()
         self.disabled: set[int] = set()  # columns switched off (upper bound 0)
+        self._primal = np.zeros(0)
+        self._artificial = False
         self._build("GLOP")
 
     def _build(self, backend: str) -> None:
@@ -127,13 +129,22 @@ class LPMaster:
             raise SolverFailure(f"the LP solver returned status {status}")
         pi = np.array([r.dual_value() for r in self.n_rows], dtype=np.float64)
         mu = np.array([r.dual_value() for r in self.b_rows], dtype=np.float64)
+        # Read every value now: once a column is added the solver's solution is stale (and
+        # reading it logs "model has been changed since the solution was last computed").
+        self._primal = np.array([v.solution_value() for v in self.vars])
+        self._artificial = any(v.solution_value() > 1e-6 for v in self.artificial)
         return self.objective.Value(), pi, mu
 
     def primal(self) -> np.ndarray:
-        return np.array([v.solution_value() for v in self.vars])
+        """Column values of the last solve (columns added since then are at 0)."""
+        x = self._primal
+        return (
+            np.concatenate([x, np.zeros(len(self.vars) - len(x))]) if len(x) < len(self.vars) else x
+        )
 
     def uses_artificial(self) -> bool:
-        return any(v.solution_value() > 1e-6 for v in self.artificial)
+        """Whether the last solve needed an artificial column (a locked family left empty)."""
+        return self._artificial
 
 
 @dataclass
@@ -197,6 +208,10 @@ def add_repairs(inst: RegionInstance, master: LPMaster, first: int, support: lis
     return added
 
 
+STALL_ROUNDS = 3  # an exact pass once the LP has moved less than STALL_GAIN over this many rounds
+STALL_GAIN = 2e-5  # relative (0.14 points over 3 rounds on north-west)
+
+
 def generate_columns(
     inst: RegionInstance,
     master: LPMaster,
@@ -211,6 +226,7 @@ def generate_columns(
     on_lp=None,
     repair: bool = False,
     prove: bool = True,
+    hard_deadline: float | None = None,
 ) -> ColumnGenerationStats:
     """Grow the master until pricing proves no family improves the LP (or the budget ends).
 
@@ -219,10 +235,14 @@ def generate_columns(
     newcomers:  quality <= LP + sum_a max(0, best reduced cost of anchor a) - w * coverage
     (dualise "each newcomer/buddy at most once" with pi, mu and "matched >= coverage" with
     w; every family has exactly one anchor, whose row has right-hand side 1). The bound
-    needs exact pricing, so it is updated on exact rounds only. Leaves inst.W = w.
+    needs exact pricing, so it is updated on exact passes only, and the smallest over all
+    passes is kept. An exact pass runs when a beam round finds nothing, when the LP has
+    stalled for a few rounds, and at `deadline`: then one pass, or with `hard_deadline`
+    passes for as long as the next one's estimated length fits before it. Leaves inst.W = w.
     """
     stats = ColumnGenerationStats()
     start = time.monotonic()
+    hard = float("inf") if hard_deadline is None else max(deadline, hard_deadline)
     pricers = [AnchorPricer(inst, a) for a in inst.anchors]
     w = coverage_weight(inst)
     inst.W = w
@@ -231,19 +251,37 @@ def generate_columns(
     exact_next = False
     center = None
     last_lp = -float("inf")
+    lps: list[float] = []
+    last_exact = -STALL_ROUNDS
+    pass_s = None  # length of the last exact pass; before any, a multiple of a beam round's
+    beam_s = 0.0
     for rnd in range(max_rounds):
         lp_value, pi, mu = master.solve()
+        lps.append(lp_value)
         stats.rounds, stats.lp_value = rnd + 1, lp_value - w * coverage
         if on_lp and rnd % 5 == 4:
             on_lp(master)  # an integer solution from this LP (rounding), kept if best
-        if not prove and time.monotonic() > deadline:
+        now = time.monotonic()
+        if not prove and now > deadline:
             break  # columns only: no exact pass (it takes seconds when the LP is far off)
-        exact = exact_next or time.monotonic() > deadline
+        stalled_lp = (
+            prove
+            and rnd - last_exact >= STALL_ROUNDS
+            and len(lps) > STALL_ROUNDS
+            and lps[-1] > lps[0] + 1e-6  # it has moved: not the degenerate start
+            and lps[-1] - lps[-1 - STALL_ROUNDS] <= STALL_GAIN * abs(lps[-1])
+        )
+        exact = exact_next or stalled_lp or now > deadline
+        if exact:
+            estimate = pass_s * 1.2 if pass_s is not None else 3.0 * beam_s
+            if now + estimate > hard:
+                break  # the pass would overrun the region's budget: keep the bound so far
         added, ub_sum = 0, 0.0
         n_before = len(master.columns)
         support = (
             [master.columns[i] for i in np.flatnonzero(master.primal() > 1e-6)] if repair else []
         )
+        t_price = time.monotonic()
         if not exact and center is not None:
             # Dual smoothing: price at a point between the last pricing duals and the LP's.
             # Set-partitioning LPs are degenerate; their duals jump from round to round and
@@ -259,7 +297,7 @@ def generate_columns(
                     if rc > 1e-6:  # keep only columns that improve the LP at its own duals
                         added += master.add(fam)
             center = (pi_s, mu_s)
-        if added == 0:
+        if added == 0 or exact:
             center = (pi, mu)
             priced = price_all(
                 pricers, pi, mu, exact=exact, threads=threads, beam=beam, max_cols=max_cols
@@ -268,6 +306,11 @@ def generate_columns(
                 ub_sum += max(0.0, ub)
                 for fam in cols:
                     added += master.add(fam)
+        if exact:
+            pass_s = time.monotonic() - t_price
+            last_exact = rnd
+        else:
+            beam_s = max(beam_s, time.monotonic() - t_price)
         stalled = lp_value <= last_lp + 1e-6
         last_lp = lp_value
         if repair and stalled and added and not exact:
@@ -286,10 +329,15 @@ def generate_columns(
         if exact and ub_sum <= 1e-6:
             stats.converged = True
             break
-        if exact and time.monotonic() > deadline:
+        if exact and added == 0:
+            break  # the pass proves a little slack but finds no column: the LP cannot move
+        # Past the deadline every round is an exact pass (each may tighten the bound), for as
+        # long as the next one fits before the hard deadline (checked at the top of the loop);
+        # without a hard deadline, one pass only.
+        if exact and hard_deadline is None and time.monotonic() > deadline:
             break
         # A beam round that found nothing is followed by an exact round (proof or new columns).
-        exact_next = added == 0
+        exact_next = added == 0 and not exact
     stats.columns = len(master.columns)
     stats.seconds = time.monotonic() - start
     # All quality points for everyone: valid whatever happened, and tighter than an exact pass

@@ -145,7 +145,8 @@ class AnchorPricer:
     def price(self, pi: np.ndarray, mu: np.ndarray, exact: bool, beam: int = 3, max_cols: int = 3):
         """Up to max_cols columns with positive reduced cost, and an upper bound on the best one.
 
-        The bound is valid in `exact` mode only (see the module docstring).
+        The bound is valid in `exact` mode only (see the module docstring), and there it bounds
+        max(0, best reduced cost): what the Lagrangian bound uses.
         """
         inst, a = self.inst, self.a
         nf = len(self.forced_n)
@@ -211,18 +212,33 @@ class AnchorPricer:
         # Two extra buddies.
         gain = inst.wq[A[None, :] | Mb] - inst.wq[A][None, :]
         gain_top = _top_values(gain.astype(np.float64), np.full(len(cb), self.k0))
-        delta = np.maximum(gain_top, 0.0) - mu[cb] + inst.w_hosp * sec + inst.w_three
+        # delta: the most a second extra can add to any first one (share points, bonuses).
+        base2 = np.maximum(gain_top, 0.0) - mu[cb]
+        delta = base2 + inst.w_hosp * sec + inst.w_three
         dmax = float(delta.max())
+        full = (bbits | self.bits0) == 7
+        # Only pairs that may beat this are searched: the best so far, and never below 0 in
+        # exact mode (a family with reduced cost <= 0 neither enters the LP nor moves the bound).
+        floor = max(best_rc, 0.0) if exact else best_rc
         done = np.zeros(len(cb), dtype=bool)
         pair_opts = []
         for t, j in enumerate(order):
             if not exact and t >= beam:
                 break
-            if exact and rc1[j] + dmax <= best_rc + 1e-9:
+            if exact and rc1[j] + dmax <= floor + 1e-9:
                 break
             done[j] = True
             b1 = int(cb[j])
-            allowed = ~done & (delta > best_rc - rc1[j] if exact else True)
+            allowed = ~done
+            if exact:
+                # Pair-specific delta: the bonuses the second extra adds to this first one.
+                hosp = inst.w_hosp * (sec & ~(sec[j] | self.sec0))
+                three = inst.w_three * (((bbits | bbits[j] | self.bits0) == 7) & ~full[j])
+                allowed &= base2 + hosp + three > floor - rc1[j]
+                # The same bound the other way round: the second extra first, then this one.
+                hosp_r = inst.w_hosp * (sec[j] & ~(sec | self.sec0))
+                three_r = inst.w_three * (((bbits | bbits[j] | self.bits0) == 7) & ~full)
+                allowed &= rc1 + base2[j] + hosp_r + three_r > floor
             if bb_block is not None:
                 allowed &= ~bb_block[j]
             if sec[j]:
@@ -240,6 +256,7 @@ class AnchorPricer:
             m = int(np.argmax(rc2))
             if rc2[m] > best_rc:
                 best_rc = float(rc2[m])
+                floor = max(floor, best_rc)
             for x in np.argsort(-rc2, kind="stable")[:2]:
                 pair_opts.append(
                     (
@@ -250,6 +267,8 @@ class AnchorPricer:
                 )
         pair_opts.sort(key=lambda o: -o[0])
         options.extend(pair_opts[: max_cols * 2])
+        if exact:
+            best_rc = max(best_rc, 0.0)  # pairs at or below 0 were not searched
         return self._columns(options, keep_idx, pi, mu, max_cols), best_rc
 
     def _columns(self, options, keep_idx, pi, mu, max_cols) -> list[Family]:

@@ -17,6 +17,8 @@ from .config import FamilySettings, family_settings
 from .flow import fair_selection, max_coverage
 from .greedy import greedy_region
 from .instance import Family, RegionInstance
+from .lns import candidate_sets
+from .lns import search as lns_search
 from .model import LPMaster, SolverFailure, dive, generate_columns, solve_integer_master
 from .reasons import newcomer_reasons, unmatched_reason
 from .schema import Cohort, NoSolution
@@ -24,8 +26,11 @@ from .validate import metrics
 
 Progress = Callable[[dict[str, Any]], None]
 TWO_STAGE_FROM = 150  # newcomers in a region above which fair selection is applied in two stages
-STAGE_ONE_END = 0.4  # share of a region's time for the open problem's columns (two stages)
-CG_END = 0.7  # share of a region's time after which column generation stops
+STAGE_ONE_END = 0.35  # share of a region's time for the open problem's columns (two stages)
+CG_END = 0.62  # share of a region's time after which column generation stops
+EXACT_END = 0.8  # no exact pricing pass may run past this share (it would eat the LNS time)
+LNS_END = 0.97  # share of a region's time the large-neighbourhood search may use
+SIZE_EXPONENT = 1.3  # regions share the time in proportion to newcomers ** this
 
 
 @dataclass
@@ -191,10 +196,10 @@ def _solve_region(
     if report:
         report("greedy", inst.solution_quality(greedy), None)
 
+    # The master starts empty (locked anchors have artificial columns): started from the
+    # greedy's families, the LP sat at the greedy's degenerate vertex for 7-15 rounds (measured
+    # on north-west and west-midlands, one core: 14 s of 43); the greedy stays a candidate.
     master = LPMaster(inst)
-    for fam in greedy:
-        if not inst.family_violations(fam):
-            master.add(fam)
 
     best_known = inst.solution_quality(greedy)
 
@@ -217,6 +222,7 @@ def _solve_region(
         else lambda m: roundings.append(round_lp(inst, m.columns, m.primal())),  # noqa: E501
         coverage=coverage_max,
         prove=not two_stage,  # the open problem's bound was never the tighter one (measured)
+        hard_deadline=start + EXACT_END * time_limit_s,
     )  # leaves inst.W at the generation weight, which the LP's objective uses
     # Valid for every result matching coverage_max newcomers, whoever they are.
     bound = stats.bound - inst.w_spread * spread_lower_bound(inst, coverage_max)
@@ -242,11 +248,16 @@ def _solve_region(
             max_rounds=200,
             threads=workers,
             coverage=coverage_max,
+            hard_deadline=start + EXACT_END * time_limit_s,
+            # Fair problem: its LPs may be rounded (every newcomer in them may be matched).
+            on_lp=lambda m: roundings.append(round_lp(inst, m.columns, m.primal())),
         )
         bound = min(bound, more.bound - inst.w_spread * spread_lower_bound(inst, coverage_max))
     candidates: list[tuple[str, list[Family]]] = []
     if _locked_ok(inst, greedy):
         candidates.append(("greedy", greedy))
+    _, pi, mu = master.solve()  # the last LP of the generation, read before any column is added
+    lns_sets, lns_want = candidate_sets(inst, master.columns, pi, mu, per_anchor=10)
     if master.uses_artificial():
         names = ", ".join(
             inst.locked[inst.locked_of_anchor[a]].id for a in sorted(inst.locked_of_anchor)
@@ -254,7 +265,6 @@ def _solve_region(
         raise NoSolution(
             f"a locked family in {region} cannot get a newcomer under the rules ({names}; rule 4)"
         )
-    master.solve()
     roundings.append(round_lp(inst, master.columns, master.primal()))
     for rounded in roundings:
         if _locked_ok(inst, rounded):
@@ -299,6 +309,25 @@ def _solve_region(
                 f"no family arrangement in {region} keeps every locked family (rule 5)"
             ) from None
     best_name, best = max(candidates, key=lambda c: _key(inst, c[1]))
+    lns_stats = None
+    if (
+        len(inst.newcomers) > TWO_STAGE_FROM  # small regions: the dive and CP-SAT do better
+        and time.monotonic() < start + LNS_END * time_limit_s
+        and _key(inst, best)[1] < bound
+    ):
+        improved, lns_stats = lns_search(
+            inst,
+            best,
+            lns_sets,
+            lns_want,
+            deadline=start + LNS_END * time_limit_s,
+            max_steps=max(10, 2 * len(inst.anchors)),
+            seed=seed,
+            workers=workers,
+            target=float(np.floor(bound + 1e-6)),
+        )
+        if _locked_ok(inst, improved) and _key(inst, improved) > _key(inst, best):
+            best_name, best = f"{best_name} + lns", improved
     matched, quality = _key(inst, best)
     # The bound is on the quality of results matching coverage_max newcomers (the most any
     # result can match); the LP ignores the spread penalty, so the least spread such a
@@ -326,6 +355,9 @@ def _solve_region(
             "greedy_quality": inst.solution_quality(greedy),
             "greedy_matched": sum(len(f[2]) for f in greedy),
             "waiting_by_arrival": len(waiting),
+            "exact_passes": stats.exact_passes + (more.exact_passes if two_stage else 0),
+            "lns_steps": lns_stats.steps if lns_stats else 0,
+            "lns_improved": lns_stats.improved if lns_stats else 0,
         },
     )
 
@@ -376,7 +408,10 @@ def solve_families(
         r: max(1, sum(1 for p in cohort.people if p.region == r and p.role == "newcomer"))
         for r in regions
     }
-    total = sum(sizes.values()) or 1
+    # Time grows faster than size: a large region's LP needs more rounds *and* each round
+    # prices more anchors against more newcomers, while small regions converge in seconds.
+    weight = {r: sizes[r] ** SIZE_EXPONENT for r in regions}
+    total = sum(weight.values()) or 1
     outcomes: dict[str, RegionOutcome] = {}
 
     def emit(event: dict) -> None:
@@ -386,9 +421,10 @@ def solve_families(
     if len(regions) <= 1 or workers <= 1:
         for r in regions:
             # Regions run one after another: share the time limit by size.
-            # Keep ~8% of the limit for the last exact pricing pass, reasons and metrics.
+            # Keep ~8% of the limit for reasons and metrics (exact passes never overrun:
+            # see EXACT_END).
             share = 0.92 * (
-                time_limit_s if len(regions) == 1 else max(1.0, time_limit_s * sizes[r] / total)
+                time_limit_s if len(regions) == 1 else max(1.0, time_limit_s * weight[r] / total)
             )
 
             def report(phase, obj, bound, r=r):
@@ -410,7 +446,7 @@ def solve_families(
         # Each worker process solves whole regions; a region's budget is its share of
         # (time limit x workers), capped at the time limit.
         budget = {
-            r: 0.92 * min(time_limit_s, max(1.0, time_limit_s * workers * sizes[r] / total * 0.85))
+            r: 0.92 * min(time_limit_s, max(1.0, time_limit_s * workers * weight[r] / total * 0.9))
             for r in regions
         }
         order = sorted(regions, key=lambda r: (-sizes[r], r))

@@ -16,8 +16,11 @@ def test_locked_families_keep_the_bound_close_to_the_objective():
     first = solve_families(load_cohort(data), time_limit_s=5, seed=0, workers=1)
     # Publish a third of the families: the next run must keep them whole.
     data["locked"] = [
-        {"family": f["id"], "members": [f["anchor"], *f["buddies"], *f["newcomers"]],
-         "anchor": f["anchor"]}
+        {
+            "family": f["id"],
+            "members": [f["anchor"], *f["buddies"], *f["newcomers"]],
+            "anchor": f["anchor"],
+        }
         for f in first["families"][::3]
     ]
     cohort = load_cohort(data)
@@ -25,7 +28,9 @@ def test_locked_families_keep_the_bound_close_to_the_objective():
     assert validate(cohort, again) == []
     assert again["bound"] >= again["objective"]
     assert (again["bound"] - again["objective"]) <= 0.05 * again["bound"], (
-        again["objective"], again["bound"])
+        again["objective"],
+        again["bound"],
+    )
 
 
 def test_demo_north_west_with_published_families_keeps_every_rule():
@@ -35,8 +40,7 @@ def test_demo_north_west_with_published_families_keeps_every_rule():
     import json
     from pathlib import Path
 
-    data = json.loads((Path(__file__).parent / "data" / "north_west_demo_locked.json")
-                      .read_text())
+    data = json.loads((Path(__file__).parent / "data" / "north_west_demo_locked.json").read_text())
     cohort = load_cohort(data)
     result = solve_families(cohort, time_limit_s=25, seed=0, workers=2)
     assert validate(cohort, result) == []
