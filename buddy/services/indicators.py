@@ -42,24 +42,25 @@ DEFINITIONS = {
 }
 
 
-def newcomers_in_families(session: Session, region: str) -> set[int]:
-    return set(session.exec(
-        select(FamilyMember.person_id).join(Family, Family.id == FamilyMember.family_id)
-        .where(Family.region == region, Family.status == "published",
-               FamilyMember.place == "newcomer")).all())
+def _placed(region: str):
+    """Newcomers in a published family of `region`, as a subquery."""
+    return (select(FamilyMember.person_id).join(Family, Family.id == FamilyMember.family_id)
+            .where(Family.region == region, Family.status == "published",
+                   FamilyMember.place == "newcomer"))
 
 
 def pipeline(session: Session, region: str, today: date) -> dict[str, int]:
     """Counts of newcomers at each step, signed up to still engaged at 8 weeks."""
-    signed_up = session.scalar(select(func.count()).select_from(Person).where(
-        Person.region == region, Person.role == "newcomer")) or 0
-    arrived = session.scalar(select(func.count()).select_from(Person).where(
-        Person.region == region, Person.role == "newcomer",
-        Person.status.in_(["active", "paused"]), Person.arrival_date <= today)) or 0
+    signed_up, arrived, matched = session.exec(
+        select(func.count(),
+               func.count().filter(Person.status.in_(["active", "paused"]),
+                                   Person.arrival_date <= today),
+               func.count().filter(Person.id.in_(_placed(region))))
+        .where(Person.region == region, Person.role == "newcomer")).one()
     answered = _answered_people(session, region)
     return {
         "signed_up": signed_up,
-        "matched": len(newcomers_in_families(session, region)),
+        "matched": matched,
         "arrived": arrived,
         "first_check_in_answered": len(answered[7]),
         "engaged_8_weeks": len(answered[56] | answered[91]),
@@ -87,25 +88,28 @@ def spare_capacity(session: Session, region: str) -> int:
         select(FamilyMember.family_id, func.count().label("n"))
         .where(FamilyMember.place == "newcomer").group_by(FamilyMember.family_id).subquery()
     )
-    taken = dict(session.exec(
+    taken = (
         select(FamilyMember.person_id, newcomers.c.n)
         .join(Family, Family.id == FamilyMember.family_id)
         .join(newcomers, newcomers.c.family_id == FamilyMember.family_id)
         .where(Family.region == region, Family.status == "published",
-               FamilyMember.place != "newcomer")).all())
-    buddies = session.exec(select(Person.id, Person.capacity).where(
-        Person.region == region, Person.role == "buddy", Person.status == "active")).all()
-    return sum(max(0, (capacity or 0) - taken.get(pid, 0)) for pid, capacity in buddies)
+               FamilyMember.place != "newcomer").subquery()
+    )
+    spare = func.coalesce(Person.capacity, 0) - func.coalesce(taken.c.n, 0)
+    return session.scalar(
+        select(func.sum(sa.case((spare > 0, spare), else_=0)))
+        .select_from(Person).outerjoin(taken, taken.c.person_id == Person.id)
+        .where(Person.region == region, Person.role == "buddy", Person.status == "active")
+    ) or 0
 
 
 def arrivals_without_family(session: Session, region: str, today: date) -> list[Person]:
     """Active newcomers arriving within UPCOMING_DAYS without a published family, soonest first."""
-    placed = newcomers_in_families(session, region)
-    people = session.exec(select(Person).where(
+    return list(session.exec(select(Person).where(
         Person.region == region, Person.role == "newcomer", Person.status == "active",
-        Person.arrival_date >= today, Person.arrival_date <= today + timedelta(days=UPCOMING_DAYS))
-        .order_by(Person.arrival_date, Person.id)).all()
-    return [p for p in people if p.id not in placed]
+        Person.arrival_date >= today, Person.arrival_date <= today + timedelta(days=UPCOMING_DAYS),
+        Person.id.not_in(_placed(region)))
+        .order_by(Person.arrival_date, Person.id)).all())
 
 
 def open_flags(session: Session, region: str) -> int:

@@ -259,6 +259,8 @@ def cpu_seconds(pids: list[int]) -> float:
         except OSError:
             continue  # ended in the meantime
         total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        if pid in pids:  # and the processes it has reaped (restarted workers, ended backends)
+            total += (int(fields[13]) + int(fields[14])) / ticks  # cutime, cstime
         todo.extend(int(c) for c in children)
     return total
 
