@@ -401,6 +401,21 @@ def add_size_spread(model: cp_model.CpModel, x, columns: list[Family], inst: Reg
     return spread
 
 
+def cp_solver(
+    time_limit_s: float, deterministic_limit: float, seed: int, workers: int
+) -> cp_model.CpSolver:
+    """A CP-SAT solver with the package's explicit parameters (limits, seed, workers)."""
+    solver = cp_model.CpSolver()
+    p = solver.parameters
+    p.max_time_in_seconds = time_limit_s
+    p.max_deterministic_time = deterministic_limit
+    p.random_seed = seed
+    p.num_workers = max(1, workers)
+    p.interleave_search = workers > 1  # deterministic with several workers
+    p.log_search_progress = False
+    return solver
+
+
 @dataclass
 class IPResult:
     families: list[Family]
@@ -434,14 +449,7 @@ def solve_integer_master(
     chosen = set(hint)
     for var, col in zip(x, columns, strict=True):
         model.AddHint(var, col in chosen)
-    solver = cp_model.CpSolver()
-    p = solver.parameters
-    p.max_time_in_seconds = max(0.1, time_limit_s)
-    p.max_deterministic_time = max(0.1, deterministic_limit)
-    p.random_seed = seed
-    p.num_workers = max(1, workers)
-    p.interleave_search = workers > 1  # deterministic with several workers
-    p.log_search_progress = False
+    solver = cp_solver(max(0.1, time_limit_s), max(0.1, deterministic_limit), seed, workers)
     status = solver.Solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         raise SolverFailure(f"CP-SAT returned {solver.StatusName(status)}")

@@ -99,16 +99,15 @@ def enqueue(
     # members of one family edit their details together). The one that finds the row taken
     # updates it like any existing message instead of failing on the unique key.
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    inserted = session.execute(
+    message = session.execute(
         insert(Message).values(**message.model_dump(exclude={"id"}))
         .on_conflict_do_nothing(index_elements=["user_id", "channel", "kind", "subject"])
         .returning(Message)  # the new row as an object in this session: no second query
     ).scalar()
-    if inserted is None:
+    if message is None:
         return enqueue(session, user=user, channel=channel, kind=kind, subject=subject,
                        to_address=to_address, title=title, body=body, due_at=due_at,
                        person=person, timezone=timezone, expires_at=expires_at)
-    message = inserted
     # Until a channel sends it, a developer reads it here (debug level: in development only).
     log.debug("outbox %s to %s: %s\n%s", kind, to_address, title, body)
     return message

@@ -172,8 +172,7 @@ def newcomer_visit(p: Person, n: int) -> None:
     p.sign_out()
 
 
-def member_visit(p: Person, member: tuple[str, str]) -> None:
-    email, _region = member
+def member_visit(p: Person, email: str) -> None:
     p.request("sign-in form", "/login")
     p.submit("sign-in", "/login", {"email": email, "password": PASSWORD})
     p.request("account", "/account/")
@@ -198,7 +197,7 @@ def lead_visit(p: Person, region: str) -> None:
 
 
 def user_loop(kind: str, base: str, recorder: Recorder, deadline: float, seed: int,
-              members: list[tuple[str, str]], regions: list[str],
+              members: list[str], regions: list[str],
               think: tuple[float, float]) -> None:
     rng = random.Random(seed)
     # Users start spread over one think time, not all in the same instant.
@@ -223,8 +222,8 @@ def user_loop(kind: str, base: str, recorder: Recorder, deadline: float, seed: i
             raise
 
 
-def prepare(server: PostgresServer) -> tuple[str, list[tuple[str, str]], list[str]]:
-    """Migrate, load demo data with the load-test password; return URL, members, regions."""
+def prepare(server: PostgresServer) -> tuple[str, list[str], list[str]]:
+    """Migrate, load demo data with the load-test password; return URL, member emails, regions."""
     from sqlmodel import Session, select
 
     from buddy import create_app, demo, migrate, reference
@@ -236,12 +235,12 @@ def prepare(server: PostgresServer) -> tuple[str, list[tuple[str, str]], list[st
     app = create_app({"BUDDY_DATABASE_URL": url, "BUDDY_ENV": "test"})
     with app.app_context(), Session(app.extensions["buddy.engine"]) as session:
         demo.load(session=session, seed=2027, password=PASSWORD)
-        people = session.exec(
-            select(User.email, Member.region).join(Member, Member.user_id == User.id)
+        emails = session.exec(
+            select(User.email).join(Member, Member.user_id == User.id)
             .where(Member.role.in_(["newcomer", "buddy"]), Member.status == "active")
             .order_by(User.id)).all()
     app.extensions["buddy.engine"].dispose()
-    return url, [tuple(row) for row in people], list(reference.regions())
+    return url, list(emails), list(reference.regions())
 
 
 def cpu_seconds(pids: list[int]) -> float:
