@@ -39,7 +39,8 @@ test: setup
 
 # Slow checks on demand; their last figures are in the README.
 load: setup
-	$(BIN)/python -m tests.perf.load --users 200 --seconds 120
+	$(BIN)/python -m tests.perf.load --pace peak --users 200 --seconds 300
+	$(BIN)/python -m tests.perf.load --pace stress --users 200 --seconds 120
 
 faults: setup
 	$(BIN)/python -m tests.perf.faults

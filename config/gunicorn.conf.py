@@ -1,5 +1,6 @@
 """gunicorn settings for Buddy (see DEPLOYMENT.md). Values can be overridden by the environment."""
 
+import gc
 import multiprocessing
 import os
 
@@ -20,3 +21,11 @@ accesslog = "-"
 errorlog = "-"
 # The app trusts X-Forwarded-* through ProxyFix (BUDDY_PROXY_HOPS), not gunicorn.
 forwarded_allow_ips = "127.0.0.1"
+
+
+def post_worker_init(worker):
+    # The app, its settings, reference lists and compiled code live as long as the worker:
+    # frozen, the garbage collector no longer walks them in every full collection. Measured
+    # under `make load`: a worker's full collection stalled all its threads for 0.85-1.5 s,
+    # and for 0.05-0.3 s once frozen.
+    gc.freeze()

@@ -148,13 +148,23 @@ def test_safe_production_settings_start(make_app):
     assert app.config["SESSION_COOKIE_SECURE"] and app.config["REMEMBER_COOKIE_SECURE"]
 
 
+@pytest.mark.parametrize(("memory", "passes"), [(7168, 5), (19456, 2), (47104, 1), (65536, 3)])
+def test_production_accepts_every_owasp_argon2_setting(make_app, memory, passes):
+    app = make_app(**{**PRODUCTION, "BUDDY_ARGON2_MEMORY_KIB": memory,
+                      "BUDDY_ARGON2_TIME_COST": passes})
+    assert (app.config["BUDDY_ARGON2_MEMORY_KIB"], app.config["BUDDY_ARGON2_TIME_COST"]) == (
+        memory, passes)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         ({"BUDDY_DATABASE_URL": "sqlite:////tmp/x.sqlite3"}, "must point at PostgreSQL"),
         ({"BUDDY_PUBLIC_URL": "http://buddy.example.nhs.uk"},
          "BUDDY_PUBLIC_URL must be the https:// address"),
-        ({"BUDDY_ARGON2_TIME_COST": 1}, "BUDDY_ARGON2_TIME_COST must be at least 2"),
+        ({"BUDDY_ARGON2_TIME_COST": 1}, "weaker than OWASP's argon2id minimum"),
+        ({"BUDDY_ARGON2_MEMORY_KIB": 7168, "BUDDY_ARGON2_TIME_COST": 4},
+         "BUDDY_ARGON2_MEMORY_KIB=7168 with BUDDY_ARGON2_TIME_COST=4 is weaker"),
     ],
 )
 def test_production_refuses_unsafe_settings(make_app, change, message):
@@ -162,19 +172,27 @@ def test_production_refuses_unsafe_settings(make_app, change, message):
         make_app(**{**PRODUCTION, **change})
 
 
-def test_buddy_serve_answers_on_its_port(database_url):
-    """`make run` ends in `buddy serve`: it must really serve (Flask ignores app.run() in its
-    own command line)."""
+@pytest.mark.parametrize("server_kind", ["buddy serve", "gunicorn"])
+def test_server_answers_on_its_port(database_url, server_kind):
+    """`make run` ends in `buddy serve`, and production runs gunicorn with
+    config/gunicorn.conf.py: each must really serve (Flask ignores app.run() in its own
+    command line; a broken hook in the gunicorn settings would stop every worker)."""
     import time
     import urllib.request
 
     from buddy.messaging.fakes import free_port
 
     port = free_port()
-    buddy = os.path.join(os.path.dirname(sys.executable), "buddy")
-    server = subprocess.Popen([buddy, "serve", "--port", str(port)], cwd=ROOT,
+    if server_kind == "buddy serve":
+        command = [os.path.join(os.path.dirname(sys.executable), "buddy"), "serve",
+                   "--port", str(port)]
+    else:
+        command = [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py",
+                   "buddy.wsgi:app"]
+    server = subprocess.Popen(command, cwd=ROOT,
                               env={**os.environ, "BUDDY_DATABASE_URL": database_url,
-                                   "BUDDY_ENV": "test"},
+                                   "BUDDY_ENV": "test", "PORT": str(port),
+                                   "WEB_CONCURRENCY": "1"},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(100):
@@ -185,7 +203,7 @@ def test_buddy_serve_answers_on_its_port(database_url):
             except OSError:
                 time.sleep(0.2)
         else:
-            raise AssertionError("buddy serve did not answer")
+            raise AssertionError(f"{server_kind} did not answer")
     finally:
         server.terminate()
         server.wait(timeout=10)

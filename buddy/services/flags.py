@@ -18,9 +18,9 @@ REASONS = {
 }
 
 
-def queue(session: Session, lead: User, region: str, *, status: str = "open"
-          ) -> list[tuple[Flag, Person]]:
-    """Flags of the region with this status, oldest first.
+def queue(session: Session, lead: User, region: str, *, status: str = "open",
+          limit: int | None = None) -> list[tuple[Flag, Person]]:
+    """Flags of the region with this status, oldest first (the first `limit` of them).
 
     :raises NotFound: for a region outside the lead's.
     """
@@ -28,7 +28,7 @@ def queue(session: Session, lead: User, region: str, *, status: str = "open"
     return list(session.exec(
         select(Flag, Person).join(Person, Person.id == Flag.person_id)
         .where(Flag.region == region, Flag.status == status)
-        .order_by(Flag.created_at, Flag.id)).all())
+        .order_by(Flag.created_at, Flag.id).limit(limit)).all())
 
 
 def get(session: Session, lead: User, flag_id: int) -> tuple[Flag, Person]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from sqlmodel import Session, func, select
 
 from buddy import scoping
 from buddy.models import Person, User, utcnow
@@ -17,6 +17,13 @@ def volunteers(session: Session, *, lead: User, status: str = "pending") -> list
         .order_by(Person.created_at, Person.id)
     )
     return list(session.exec(query).all())
+
+
+def pending_count(session: Session, region: str) -> int:
+    """How many volunteers of the region wait for approval (the caller checked the region)."""
+    return session.scalar(select(func.count()).select_from(Person).where(
+        Person.region == region, Person.role.in_(["buddy", "ambassador"]),
+        Person.status == "pending")) or 0
 
 
 def decide(*, session: Session, lead: User, person_id: int, approve: bool) -> Person:

@@ -23,7 +23,7 @@ bp = Blueprint("dashboard", __name__)
 def index():
     session, region, today = get_session(), requested_region(), date.today()
     upcoming = indicators.arrivals_without_family(session, region, today)
-    summary = indicators.summary(session, region, today, upcoming)
+    summary = indicators.summary(session, region, today)
     weeks = indicators.weekly_activity(session, region, today)
     response = indicators.check_in_response(session, region)
     fairness = indicators.quality_by_group(session, region)
@@ -50,10 +50,9 @@ def index():
         "dashboard/index.html", region=region, summary=summary, weeks=weeks,
         response=response, fairness=fairness, charts=charts_,
         definitions=indicators.DEFINITIONS, reference=reference,
-        pending=[p for p in volunteer_service.volunteers(session, lead=current_user.row)
-                 if p.region == region],
+        pending=volunteer_service.pending_count(session, region),
         upcoming=upcoming,
-        queue=flags.queue(session, current_user.row, region)[:10],
+        queue=flags.queue(session, current_user.row, region, limit=10),
         oldest=indicators.oldest_open_flag_age(session, region, utcnow()),
         now=utcnow(), reasons=flags.REASONS)
 
