@@ -19,7 +19,7 @@ from ortools.linear_solver import pywraplp
 from ortools.sat.python import cp_model
 
 from .instance import Family, RegionInstance
-from .pricing import AnchorPricer
+from .pricing import AnchorPricer, PricingPool
 
 
 def price_all(pricers, pi, mu, *, exact: bool, threads: int = 1, **kw):
@@ -86,6 +86,28 @@ class LPMaster:
         """Switch column i off (its family may no longer be used)."""
         self.disabled.add(i)
         self.vars[i].SetUb(0.0)
+
+    def copy(self) -> LPMaster:
+        """A new LP with the same columns, values and switched-off columns, not yet solved.
+
+        Lets a dive change an LP without disturbing this one's warm start: the duals GLOP
+        returns from a warm start decide how tight the next exact pass's bound is (see
+        `generate_columns`).
+        """
+        other = LPMaster.__new__(LPMaster)
+        other.inst = self.inst
+        other.columns, other.values = list(self.columns), list(self.values)
+        other.vars, other.keys = [], set()
+        other.disabled = set(self.disabled)
+        other._primal = np.zeros(0)
+        other._artificial = False
+        other._build("GLOP")
+        return other
+
+    def enable(self, i: int) -> None:
+        """Switch column i back on."""
+        self.disabled.discard(i)
+        self.vars[i].SetUb(self.solver.infinity())
 
     def set_value(self, i: int, value: int) -> None:
         self.values[i] = value
@@ -156,6 +178,8 @@ class ColumnGenerationStats:
     bound: float = float("inf")
     seconds: float = 0.0
     converged: bool = False
+    pass_seconds: float | None = None  # length of the last exact pass
+    beam_seconds: float = 0.0  # longest beam round
     history: list = field(default_factory=list)
 
 
@@ -210,6 +234,7 @@ def add_repairs(inst: RegionInstance, master: LPMaster, first: int, support: lis
 
 STALL_ROUNDS = 3  # an exact pass once the LP has moved less than STALL_GAIN over this many rounds
 STALL_GAIN = 2e-5  # relative (0.14 points over 3 rounds on north-west)
+CLIMB_GAIN = 5e-4  # relative: an LP still gaining this over 3 rounds is far from converged
 
 
 def generate_columns(
@@ -227,6 +252,9 @@ def generate_columns(
     repair: bool = False,
     prove: bool = True,
     hard_deadline: float | None = None,
+    pass_estimate: float | None = None,
+    pool: PricingPool | None = None,
+    extend_to: float | None = None,
 ) -> ColumnGenerationStats:
     """Grow the master until pricing proves no family improves the LP (or the budget ends).
 
@@ -238,7 +266,12 @@ def generate_columns(
     needs exact pricing, so it is updated on exact passes only, and the smallest over all
     passes is kept. An exact pass runs when a beam round finds nothing, when the LP has
     stalled for a few rounds, and at `deadline`: then one pass, or with `hard_deadline`
-    passes for as long as the next one's estimated length fits before it. Leaves inst.W = w.
+    passes for as long as the next one's estimated length fits before it (`pass_estimate`:
+    the length of a pass measured by an earlier call, used until this call has its own).
+    With `pool` (started by the caller after inst.W = w, see `pricing.PricingPool`), exact
+    passes run in its worker processes. Without `prove`, generation may go on past `deadline`
+    up to `extend_to` while the LP still climbs (a later set dive and bound need it close to
+    converged). Leaves inst.W = w.
     """
     stats = ColumnGenerationStats()
     start = time.monotonic()
@@ -253,7 +286,7 @@ def generate_columns(
     last_lp = -float("inf")
     lps: list[float] = []
     last_exact = -STALL_ROUNDS
-    pass_s = None  # length of the last exact pass; before any, a multiple of a beam round's
+    pass_s = pass_estimate  # length of the last exact pass; before any, 3 beam rounds
     beam_s = 0.0
     for rnd in range(max_rounds):
         lp_value, pi, mu = master.solve()
@@ -262,7 +295,15 @@ def generate_columns(
         if on_lp and rnd % 5 == 4:
             on_lp(master)  # an integer solution from this LP (rounding), kept if best
         now = time.monotonic()
-        if not prove and now > deadline:
+        climbing = (
+            extend_to is not None
+            and now < extend_to
+            and (  # too few rounds to tell counts as climbing
+                len(lps) <= STALL_ROUNDS
+                or lps[-1] - lps[-1 - STALL_ROUNDS] > CLIMB_GAIN * abs(lps[-1])
+            )
+        )
+        if not prove and now > deadline and not climbing:
             break  # columns only: no exact pass (it takes seconds when the LP is far off)
         stalled_lp = (
             prove
@@ -271,7 +312,7 @@ def generate_columns(
             and lps[-1] > lps[0] + 1e-6  # it has moved: not the degenerate start
             and lps[-1] - lps[-1 - STALL_ROUNDS] <= STALL_GAIN * abs(lps[-1])
         )
-        exact = exact_next or stalled_lp or now > deadline
+        exact = exact_next or stalled_lp or (now > deadline and not climbing)
         if exact:
             estimate = pass_s * 1.2 if pass_s is not None else 3.0 * beam_s
             if now + estimate > hard:
@@ -299,9 +340,12 @@ def generate_columns(
             center = (pi_s, mu_s)
         if added == 0 or exact:
             center = (pi, mu)
-            priced = price_all(
-                pricers, pi, mu, exact=exact, threads=threads, beam=beam, max_cols=max_cols
-            )
+            if exact and pool is not None:
+                priced = pool.price(pi, mu, exact=True, beam=beam, max_cols=max_cols)
+            else:
+                priced = price_all(
+                    pricers, pi, mu, exact=exact, threads=threads, beam=beam, max_cols=max_cols
+                )
             for cols, ub in priced:
                 ub_sum += max(0.0, ub)
                 for fam in cols:
@@ -340,6 +384,7 @@ def generate_columns(
         exact_next = added == 0 and not exact
     stats.columns = len(master.columns)
     stats.seconds = time.monotonic() - start
+    stats.pass_seconds, stats.beam_seconds = pass_s, beam_s
     # All quality points for everyone: valid whatever happened, and tighter than an exact pass
     # made far from LP convergence (measured: 15,725 against 9,000 on west-midlands).
     trivial = float(
@@ -515,3 +560,103 @@ def dive(
     for i in fixed:
         master.vars[i].SetLb(0.0)
     return sorted(families)
+
+
+def fixed_set_columns(
+    inst: RegionInstance, a: int, extras: tuple[int, ...], pi: np.ndarray
+) -> list[Family]:
+    """Families of anchor a with exactly these extras: its best newcomers at duals pi.
+
+    For a fixed buddy set each newcomer's points are additive (see `pricing`), so the best
+    family of each size is the top of one ranking (sizes up to the last newcomer with a
+    positive reduced value); a locked family's newcomers always come first. Only families
+    that pass the rule gate are returned.
+    """
+    k = inst.locked_of_anchor.get(a, -1)
+    forced = list(inst.locked[k].newcomers) if k >= 0 else []
+    limit = min(int(inst.cap[b]) for b in (a, *extras))
+    mask = inst.M[:, a].copy()
+    for b in extras:
+        mask |= inst.M[:, b]
+    reduced = inst.W + inst.wq[mask] + inst.w_scheme * inst.scheme[:, a] - pi
+    ok = inst.eligible[:, a] & (inst.owner_n < 0)
+    for b in extras:
+        ok &= ~inst.nb_avoid[:, b]
+    ranked = [int(n) for n in np.argsort(-reduced, kind="stable") if ok[n]]
+    # A newcomer whose reduced value is not positive only lowers the family's reduced cost.
+    worth = len(forced) + sum(1 for n in ranked[: limit - len(forced)] if reduced[n] > 0)
+    out = []
+    for size in range(max(1, len(forced)), max(1, worth) + 1):
+        fam = (a, extras, tuple(sorted(forced + ranked[: size - len(forced)])))
+        if len(fam[2]) == size and not inst.family_violations(fam):
+            out.append(fam)
+    return out
+
+
+def set_dive(
+    inst: RegionInstance, master: LPMaster, *, deadline: float, fraction: float = 0.2
+) -> dict[int, tuple[int, ...]]:
+    """Buddy sets for every anchor, fixed a few at a time with the LP re-solved in between.
+
+    LP rounding fixes every anchor's set at once from one fractional LP and loses 1.2-1.9%
+    on north-west, mostly where two anchors' heavy sets want the same buddy. Here each step
+    fixes the heaviest (anchor, set) pairs (every pair at >= 0.99, else `fraction` of the
+    anchors still free): their other sets' columns and every other anchor's columns that use
+    one of their buddies are switched off, columns of the fixed sets with the best newcomers
+    at the new duals are added (newcomers stay free: only buddy sets are fixed), and the LP
+    is re-solved, so the next choices see the consequences of the last. Newcomers are then
+    placed exactly by the caller (`assemble.assign_newcomers`). Past `deadline` the rest is
+    fixed in one step, as rounding would. Every column switched off here is switched back
+    on before returning (new columns stay: they are valid families).
+
+    :raises SolverFailure: if an LP re-solve fails.
+    """
+    by_buddy: dict[int, list[int]] = {}
+    for i, (a, extras, _) in enumerate(master.columns):
+        for b in (a, *extras):
+            by_buddy.setdefault(b, []).append(i)
+    switched_off: list[int] = []
+    fixed: dict[int, tuple[int, ...]] = {}
+    used: set[int] = set()
+    _, pi, _ = master.solve()
+    while True:
+        weight: dict[tuple[int, tuple[int, ...]], float] = {}
+        for i, x in enumerate(master.primal()):
+            a, extras, _ = master.columns[i]
+            if x > 1e-6 and a not in fixed and i not in master.disabled:
+                weight[(a, extras)] = weight.get((a, extras), 0.0) + float(x)
+        if not weight:
+            break
+        ranked = sorted(weight.items(), key=lambda kv: (-kv[1], kv[0]))
+        free = sum(1 for a in inst.anchors if a not in used)
+        take = len(ranked) if time.monotonic() > deadline else max(1, int(fraction * free))
+        picks = [key for key, w in ranked if w >= 0.99]
+        picks += [key for key, _ in ranked[:take] if key not in picks]
+        for a, extras in picks:
+            if a in used or used & set(extras):
+                continue  # a heavier pick of this step took one of its buddies
+            fixed[a] = extras
+            used.update((a, *extras))
+            for b in (a, *extras):
+                for i in by_buddy.get(b, ()):
+                    col = master.columns[i]
+                    if i not in master.disabled and (col[0] != a or col[1] != extras):
+                        master.disable(i)
+                        switched_off.append(i)
+        # Two re-solves, each after adding the fixed sets' best families at the latest duals
+        # (one re-solve: 6,892-6,894 against 6,922-6,938 on two north-west LPs).
+        for _ in range(2):
+            for a, extras in fixed.items():
+                for fam in fixed_set_columns(inst, a, extras, pi):
+                    master.add(fam)
+            _, pi, _ = master.solve()
+    for i in switched_off:
+        master.enable(i)
+    sets = dict(fixed)
+    for a in inst.anchors:
+        if a not in used:
+            # Unused anchors keep a family of their own (capacity); a locked one, its buddies.
+            k = inst.locked_of_anchor.get(a, -1)
+            sets[a] = tuple(inst.locked[k].buddies) if k >= 0 else ()
+            used.add(a)
+    return sets
