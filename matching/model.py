@@ -94,13 +94,9 @@ class LPMaster:
         returns from a warm start decide how tight the next exact pass's bound is (see
         `generate_columns`).
         """
-        other = LPMaster.__new__(LPMaster)
-        other.inst = self.inst
+        other = LPMaster(self.inst)
         other.columns, other.values = list(self.columns), list(self.values)
-        other.vars, other.keys = [], set()
         other.disabled = set(self.disabled)
-        other._primal = np.zeros(0)
-        other._artificial = False
         other._build("GLOP")
         return other
 

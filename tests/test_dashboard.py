@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -109,6 +110,20 @@ def test_dashboard_shows_the_figures_queue_and_charts(lead_client, region):
     assert "London Newcomer" not in page
     for figure in ('id="approved">4<', 'id="spare">5<', 'id="upcoming-count">1<'):
         assert figure in page
+
+
+def test_dashboard_lists_the_ten_oldest_open_flags(lead_client, session, region, factory):
+    for days in range(12):  # 12 more open flags, newer than Newcomer B's (3 days old)
+        person = factory.newcomer(region=REGION, scheme="wessex:poole",
+                                  full_name=f"Waiting {days:02d}")
+        session.add(Flag(person_id=person.id, region=REGION, reason="help", text="help",
+                         created_at=NOW - timedelta(hours=days)))
+    session.commit()
+    page = lead_client.get("/lead/").get_data(as_text=True)
+    assert "Who needs you (13)" in page
+    queue = page.split('id="flag-queue"', 1)[1].split("</ul>", 1)[0]
+    names = re.findall(r">(Newcomer B|Waiting \d+)</a>", queue)
+    assert names == ["Newcomer B"] + [f"Waiting {d:02d}" for d in range(11, 2, -1)]
 
 
 def test_lead_marks_a_flag_contacted_with_a_note_and_assigns_it(lead_client, session, region,

@@ -65,12 +65,10 @@ def signed_up(region: str, today: date):
 
 
 def matched(region: str, today: date):
-    return (select(func.count(sa.distinct(FamilyMember.person_id)))
-            .join(Family, Family.id == FamilyMember.family_id)
-            .join(Person, Person.id == FamilyMember.person_id)
-            .where(Family.region == region, Family.status == "published",
-                   FamilyMember.place == "newcomer", Person.region == region,
-                   Person.role == "newcomer").scalar_subquery())
+    # Counted over the placements, not as "newcomers IN placed": on a database without
+    # planner statistics PostgreSQL ran that as a nested loop, 5 times slower (measured).
+    placed = _placed(region).subquery()
+    return select(func.count(sa.distinct(placed.c.person_id))).scalar_subquery()
 
 
 def arrived(region: str, today: date):

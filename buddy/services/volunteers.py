@@ -12,8 +12,7 @@ from buddy.services import ServiceError, audit
 def volunteers(session: Session, *, lead: User, status: str = "pending") -> list[Person]:
     """Volunteers the lead may see with this status, oldest first."""
     query = (
-        scoping.people_query(lead)
-        .where(Person.role.in_(["buddy", "ambassador"]), Person.status == status)
+        scoping.people_query(lead).where(*_with_status(status))
         .order_by(Person.created_at, Person.id)
     )
     return list(session.exec(query).all())
@@ -22,8 +21,11 @@ def volunteers(session: Session, *, lead: User, status: str = "pending") -> list
 def pending_count(session: Session, region: str) -> int:
     """How many volunteers of the region wait for approval (the caller checked the region)."""
     return session.scalar(select(func.count()).select_from(Person).where(
-        Person.region == region, Person.role.in_(["buddy", "ambassador"]),
-        Person.status == "pending")) or 0
+        Person.region == region, *_with_status("pending"))) or 0
+
+
+def _with_status(status: str):
+    return Person.role.in_(["buddy", "ambassador"]), Person.status == status
 
 
 def decide(*, session: Session, lead: User, person_id: int, approve: bool) -> Person:

@@ -1,6 +1,7 @@
 """Load test: a September peak against gunicorn on PostgreSQL, from a second process.
 
     python -m tests.perf.load [--pace peak|stress] [--users 200] [--seconds 120] [--warm-up 15]
+                              [--workers N] [--threads N] [--access-log FILE]
 
 Starts a throwaway PostgreSQL server, migrates it and loads the national demo data, starts
 gunicorn (config/gunicorn.conf.py) on loopback, then runs simulated people in this process,
@@ -15,7 +16,7 @@ Every person pauses after every page, as one reads a page or fills in a form, si
 the end of a visit and comes back as someone else. --pace sets the pauses (PACES): `peak` is
 a September peak as people use the service (5-20 s to read a page; a minute or more to fill
 in the sign-up form, which DESIGN.md says takes "a few minutes"), `stress` is 2-8 s on every
-page, forms included: about five times the peak's requests for the same people. Prints
+page, forms included: about 3.4 times the peak's requests for the same people. Prints
 requests per second, p50/p95/p99 latency per kind of page and for all pages, every error
 (an HTTP error, a dropped connection, or a form shown again with errors), and the CPU used by
 gunicorn, PostgreSQL and this client. The first --warm-up seconds are not counted (workers
@@ -367,9 +368,8 @@ def main(argv: list[str] | None = None) -> int:
             PACES[args.pace]))
             for i in range(args.users)]
         print(f"{args.users} users at {args.pace} pace, {args.warm_up} s of warm-up, then "
-              f"{args.seconds} s "
-              f"counted, against gunicorn ({args.workers or 'default'} workers x "
-              f"{args.threads or 'default'} threads) on PostgreSQL...",
+              f"{args.seconds} s counted, against gunicorn ({args.workers or 'default'} "
+              f"workers x {args.threads or 'default'} threads) on PostgreSQL...",
               file=sys.stderr)
         for t in threads:
             t.start()
