@@ -94,11 +94,11 @@ class LPMaster:
         returns from a warm start decide how tight the next exact pass's bound is (see
         `generate_columns`).
         """
-        other = LPMaster(self.inst)
-        other.columns, other.values = list(self.columns), list(self.values)
-        other.disabled = set(self.disabled)
-        other._build("GLOP")
-        return other
+        return _rebuilt_master(self.inst, self.columns, self.values, self.disabled)
+
+    def __reduce__(self):
+        # The solver cannot be pickled: another process gets a copy rebuilt from the columns.
+        return (_rebuilt_master, (self.inst, self.columns, self.values, self.disabled))
 
     def enable(self, i: int) -> None:
         """Switch column i back on."""
@@ -163,6 +163,15 @@ class LPMaster:
     def uses_artificial(self) -> bool:
         """Whether the last solve needed an artificial column (a locked family left empty)."""
         return self._artificial
+
+
+def _rebuilt_master(
+    inst: RegionInstance, columns: list[Family], values: list[int], disabled: set[int]
+) -> LPMaster:
+    master = LPMaster(inst)
+    master.columns, master.values, master.disabled = list(columns), list(values), set(disabled)
+    master._build("GLOP")
+    return master
 
 
 @dataclass

@@ -15,7 +15,7 @@ are extended to pairs: fast, used while generating columns.
 from __future__ import annotations
 
 import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 
 import numpy as np
 
@@ -389,6 +389,10 @@ class PricingPool:
         for chunk, fut in zip(self.chunks, futures, strict=True):
             by_anchor.update(zip(chunk, fut.result(), strict=True))
         return [by_anchor[a] for a in self.anchors]
+
+    def run(self, fn, /, *args, **kwargs) -> Future:
+        """Any other job for a worker (a set dive); it holds up pricing until it ends."""
+        return self.pool.submit(fn, *args, **kwargs)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)

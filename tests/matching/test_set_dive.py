@@ -14,6 +14,7 @@ from matching.greedy import greedy_region
 from matching.instance import RegionInstance
 from matching.model import LPMaster, fixed_set_columns, generate_columns, price_all, set_dive
 from matching.pricing import AnchorPricer, PricingPool
+from matching.solve import _set_dive_families
 from matching.synthetic import region_cohort
 
 from .test_lns import _as_result
@@ -142,6 +143,24 @@ def test_pricing_in_worker_processes_matches_pricing_in_process():
     assert again == there
     assert [cols for cols, _ in there] == [cols for cols, _ in here]
     assert np.allclose([ub for _, ub in there], [ub for _, ub in here])
+
+
+def test_a_set_dive_in_a_worker_process_gives_the_dive_of_this_process():
+    # The worker gets the master by pickling (its columns; the LP is rebuilt there).
+    data = _with_locked_family("north-east", seed=4, newcomers=70)
+    cohort, inst, master = _generated(data, "north-east")
+    here = _set_dive_families(inst, master.copy(), deadline=time.monotonic() + 30, fraction=0.3)
+    pool = PricingPool(inst, 2)
+    try:
+        there = pool.run(
+            _set_dive_families, inst, master, deadline=time.monotonic() + 30, fraction=0.3
+        ).result()
+    finally:
+        pool.close()
+    assert there == here
+    inst.W = inst.W_full
+    assert sum(len(f[2]) for f in there) == max_coverage(inst)[0]
+    assert validate(cohort, _as_result(cohort, inst, there)) == []
 
 
 def test_generation_goes_on_past_its_deadline_only_while_the_lp_climbs():
