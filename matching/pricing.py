@@ -364,7 +364,8 @@ class PricingPool:
     The workers get a copy of the instance as it is when the pool starts (weights,
     eligibility): start it once those are final, and close it when done. `warm` starts the
     processes and builds their pricers in the background (about 2 s of imports and set-up
-    that would otherwise delay the first pass).
+    that would otherwise delay the first pass); `run` lends a worker to another job while no
+    pass is running (the solver's second set dive).
     """
 
     def __init__(self, inst: RegionInstance, processes: int):

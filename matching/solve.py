@@ -226,7 +226,7 @@ def _large_region_search(
     dive_end = max(
         start + SET_DIVE_END * time_limit_s, time.monotonic() + SET_DIVE_SHARE * time_limit_s
     )
-    # Dives are chaotic (one north-west LP: 6,908-6,942 over fractions of 0.15-0.3 and
+    # Dives are chaotic (one north-west LP: 6,916-6,942 over fractions of 0.15-0.3 and
     # small changes to the columns), so with a pool one of its workers dives too, at another
     # fraction, and the better result is kept.
     other = (
