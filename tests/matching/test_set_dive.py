@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
@@ -14,7 +16,7 @@ from matching.greedy import greedy_region
 from matching.instance import RegionInstance
 from matching.model import LPMaster, fixed_set_columns, generate_columns, price_all, set_dive
 from matching.pricing import AnchorPricer, PricingPool
-from matching.solve import _set_dive_families
+from matching.solve import _other_dive, _set_dive_families
 from matching.synthetic import region_cohort
 
 from .test_lns import _as_result
@@ -161,6 +163,18 @@ def test_a_set_dive_in_a_worker_process_gives_the_dive_of_this_process():
     inst.W = inst.W_full
     assert sum(len(f[2]) for f in there) == max_coverage(inst)[0]
     assert validate(cohort, _as_result(cohort, inst, there)) == []
+
+
+def test_a_failed_or_late_worker_dive_counts_as_no_result():
+    # The region's other candidates stand: the solve must not fail or wait for it.
+    lost = Future()
+    lost.set_exception(BrokenProcessPool("a worker died"))
+    late = Future()  # still running
+    started = time.monotonic()
+    assert _other_dive(lost, timeout=5.0) is None
+    assert _other_dive(late, timeout=0.2) is None
+    assert _other_dive(None, timeout=5.0) is None
+    assert time.monotonic() - started < 2.0
 
 
 def test_generation_goes_on_past_its_deadline_only_while_the_lp_climbs():
