@@ -663,5 +663,4 @@ def set_dive(
             # Unused anchors keep a family of their own (capacity); a locked one, its buddies.
             k = inst.locked_of_anchor.get(a, -1)
             sets[a] = tuple(inst.locked[k].buddies) if k >= 0 else ()
-            used.add(a)
     return sets

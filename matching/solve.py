@@ -47,6 +47,8 @@ SET_DIVE_SHARE = 0.12
 LARGE_EXACT_END = 0.96
 DIVE_FRACTION = 0.2  # share of the free anchors whose buddy sets one set-dive step fixes
 OTHER_DIVE_FRACTION = 0.3  # the same in a pool worker's dive
+OTHER_DIVE_GRACE = 5.0  # s past the dives' deadline for the worker's dive to fix the rest
+SLOW_DIVE_FRACTION = 0.1  # the slower dive when the passes converge early
 SECOND_DIVE_FROM = 0.7  # passes done before this share: a second, slower set dive
 SECOND_DIVE_END = 0.93  # it fixes the rest at once after this share
 LNS_END = 0.97  # share of a region's time the large-neighbourhood search may use
@@ -185,11 +187,14 @@ def _fallback_region(
 def _set_dive_families(
     inst: RegionInstance, master: LPMaster, *, deadline: float, fraction: float
 ) -> list[Family] | None:
-    """Families from a set dive with newcomers placed exactly; None if an LP step failed."""
+    """Families from a set dive with newcomers placed exactly; None if an LP step failed.
+
+    The dive changes `master`: give it a copy (`LPMaster.copy`, or the copy a worker process
+    rebuilds from a pickled master). After a dive, the LP's own duals gave an exact pass 100
+    points looser (LP + 102 against LP + 25 to LP + 11 on north-west).
+    """
     try:
-        # On a copy: after the dive, this LP's duals gave an exact pass 100 points looser
-        # (LP + 102 against LP + 25 to LP + 11 on north-west).
-        sets = set_dive(inst, master.copy(), deadline=deadline, fraction=fraction)
+        sets = set_dive(inst, master, deadline=deadline, fraction=fraction)
     except SolverFailure:
         return None  # the other candidates stand
     placed = [f for f in assign_newcomers(inst, sets) if not inst.family_violations(f)]
@@ -228,19 +233,20 @@ def _large_region_search(
     )
     # Dives are chaotic (one north-west LP: 6,916-6,942 over fractions of 0.15-0.3 and
     # small changes to the columns), so with a pool one of its workers dives too, at another
-    # fraction, and the better result is kept.
+    # fraction, and the better result is kept. The worker dives on the copy it rebuilds from
+    # the pickled master (`LPMaster.__reduce__`).
     other = (
         pool.run(_set_dive_families, inst, master, deadline=dive_end, fraction=OTHER_DIVE_FRACTION)
         if pool is not None
         else None
     )
-    dived = _set_dive_families(inst, master, deadline=dive_end, fraction=DIVE_FRACTION)
+    dived = _set_dive_families(inst, master.copy(), deadline=dive_end, fraction=DIVE_FRACTION)
     if dived is not None:
         candidates.append(("set dive", dived))
-    dived = _other_dive(other, timeout=dive_end + 5.0 - time.monotonic())
+    dived = _other_dive(other, timeout=dive_end + OTHER_DIVE_GRACE - time.monotonic())
     if dived is not None:
         candidates.append((f"set dive ({OTHER_DIVE_FRACTION:.0%})", dived))
-    # Exact pricing passes from the master's own warm start (the dive ran on a copy), for
+    # Exact pricing passes from the master's own warm start (the dives ran on copies), for
     # as long as the next pass fits.
     proof = generate_columns(
         inst,
@@ -253,13 +259,16 @@ def _large_region_search(
         pool=pool,
     )
     if time.monotonic() < start + SECOND_DIVE_FROM * time_limit_s:
-        # The passes converged early: a slower dive (10% per step) with the time left,
-        # instead of LNS steps that never improved on a set dive (measured).
+        # The passes converged early: a slower dive with the time left, instead of LNS
+        # steps that never improved on a set dive (measured).
         dived = _set_dive_families(
-            inst, master, deadline=start + SECOND_DIVE_END * time_limit_s, fraction=0.1
+            inst,
+            master.copy(),
+            deadline=start + SECOND_DIVE_END * time_limit_s,
+            fraction=SLOW_DIVE_FRACTION,
         )
         if dived is not None:
-            candidates.append(("set dive (10%)", dived))
+            candidates.append((f"set dive ({SLOW_DIVE_FRACTION:.0%})", dived))
     return proof
 
 
@@ -386,8 +395,9 @@ def _solve_region(
     proof = None
     if large:
         # Exact passes of a single-region solve run in `workers` processes (threads gave
-        # nothing: the GIL), started now so that their start-up overlaps the set dive; the
-        # workers copy the instance as it is now (inst.W = w, final eligibility).
+        # nothing: the GIL), and one of them runs the second set dive; started now so that
+        # their start-up overlaps the dive; the workers copy the instance as it is now
+        # (inst.W = w, final eligibility).
         pool = PricingPool(inst, workers) if workers > 1 and len(inst.anchors) >= 8 else None
         try:
             if pool is not None:
