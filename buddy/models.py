@@ -96,12 +96,18 @@ class Person(PersonBase, table=True):
         default=None,
         sa_column=sa.Column(sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL")),
     )
+    # Volunteers: the region whose DA lead approved them. Approval holds only while it
+    # equals `region`: a volunteer who moves waits for the new region's lead.
+    approved_region: str | None = Field(default=None, max_length=40)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     # Messaging: our own opt-out (STOP or Twilio error 21610; START clears it) and the
     # moment the email address was confirmed by its signed link.
     sms_opted_out: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     email_confirmed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    # Set when the person typed back the code we sent to `phone`; cleared when the number
+    # changes. Buddy texts, and believes replies from, verified numbers only.
+    phone_verified_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
 
 
 class LoginThrottle(SQLModel, table=True):
