@@ -6,11 +6,11 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 
-from flask import Flask, render_template, request
+from flask import Flask, abort, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from buddy import db, options
+from buddy import db, options, text
 from buddy.extensions import csrf, login_manager
 from buddy.settings import ROOT, load_settings
 
@@ -29,6 +29,7 @@ def create_app(config: Mapping[str, object] | None = None) -> Flask:
         instance_path=str(ROOT / "instance"),
     )
     configure(app, settings)
+    register_request_log(app)
     register_extensions(app)
     register_blueprints(app)
     register_template_helpers(app)
@@ -63,6 +64,14 @@ def configure(app: Flask, settings: dict) -> None:
         logging.getLogger("buddy.messaging.outbox").setLevel(logging.DEBUG)
 
 
+def register_request_log(app: Flask) -> None:
+    # First, so that every request, even one refused by a later hook, gets an id and a line.
+    # Logging itself is configured by each process at start (buddy.logs.setup_process).
+    from buddy import logs
+
+    logs.init_app(app)
+
+
 def register_extensions(app: Flask) -> None:
     db.init_app(app)
     csrf.init_app(app)
@@ -76,8 +85,21 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from buddy.messaging import views as messaging
-    from buddy.views import account, admin, auth, dashboard, family, lead, main, runs, signup
+    from buddy.views import (
+        IdConverter,
+        account,
+        admin,
+        auth,
+        dashboard,
+        family,
+        lead,
+        main,
+        runs,
+        signup,
+    )
 
+    # Before any route is added: every <int:...> in a URL is then an id the database can hold.
+    app.url_map.converters["int"] = IdConverter
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(signup.bp, url_prefix="/join")
@@ -117,8 +139,9 @@ def age(delta) -> str:
 
 
 def register_errorhandlers(app: Flask) -> None:
-    def page(template: str, status: int):
-        return render_template(template), status
+    def page(template: str, status: int, **context):
+        db.rollback_session()
+        return render_template(template, **context), status
 
     from buddy.services import NotFound
 
@@ -127,9 +150,21 @@ def register_errorhandlers(app: Flask) -> None:
     app.register_error_handler(NotFound, lambda e: page("errors/404.html", 404))
     app.register_error_handler(413, lambda e: page("errors/413.html", 413))
     app.register_error_handler(500, lambda e: page("errors/500.html", 500))
+    app.register_error_handler(400, lambda e: page("errors/400.html", 400, reason=e.description))
+
+    @app.before_request
+    def refuse_control_characters():
+        # One check for every field, query parameter and path: NUL (PostgreSQL refuses it in
+        # text), escape codes and other controls are in no answer a person types.
+        values = [request.path, *request.args.keys(), *request.form.keys()]
+        values += [*request.args.values(), *(v for _, v in request.form.items(multi=True))]
+        if any(text.has_control(value) for value in values):
+            abort(400, "Something you sent contains a control character (such as a NUL byte),"
+                       " which no answer can contain. Go back, type the answer again and resend")
 
     @app.errorhandler(CSRFError)
     def csrf_error(_e):
+        db.rollback_session()
         # A form left open too long: explain, and offer the way back, instead of a bare 400.
         return render_template("errors/csrf.html", back=request.path), 400
 
@@ -154,6 +189,11 @@ def register_security_headers(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        # Any page may show personal data (account, family, lead pages, exports, signed
+        # links, a signed-in header): none is kept by a browser or proxy; static files may be.
+        if request.endpoint not in ("static", "main.assets"):
+            response.headers["Cache-Control"] = "no-store"
+            response.headers["Pragma"] = "no-cache"
         if request.is_secure:
             response.headers.setdefault(
                 "Strict-Transport-Security", "max-age=31536000; includeSubDomains"

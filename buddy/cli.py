@@ -19,15 +19,20 @@ def register(app: Flask) -> None:
 
 
 def _create_app(*_args, **_kwargs) -> Flask:
-    from buddy import create_app
+    from buddy import create_app, logs
     from buddy.settings import ConfigError
 
     try:
-        return create_app()
+        app = create_app()
     except ConfigError as exc:
         # A clear message, not a traceback, for a missing or unsafe setting.
         click.echo(f"Buddy cannot start: {exc}", err=True)
         sys.exit(1)
+    # The start of every `buddy` process (serve, scheduler, dispatch...): JSON log lines to
+    # standard error, and error reporting when BUDDY_SENTRY_DSN is set. Here, not in the
+    # commands, so that tests invoking a command in their own process keep their logging.
+    logs.setup_process(app.config)
+    return app
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True,
@@ -54,12 +59,16 @@ def demo(seed: int, if_empty: bool) -> None:
     """Load realistic demo data for all 11 regions (replaces earlier demo data)."""
     from buddy import demo as demo_data
     from buddy.db import get_session
+    from buddy.services import ServiceError
 
+    try:
+        # Before --if-empty looks at the database: production never gets a demo admin.
+        demo_data.refuse_production(current_app.config["BUDDY_ENV"])
+    except ServiceError as exc:
+        raise click.ClickException(exc.errors[""]) from None
     if if_empty and demo_data.loaded(get_session()):
         click.echo("Demo data is already loaded (run `buddy demo` to load it afresh).")
         return
-    from buddy.services import ServiceError
-
     try:
         counts = demo_data.load(session=get_session(), seed=seed,
                                 password=current_app.config["BUDDY_DEMO_PASSWORD"])
@@ -97,6 +106,8 @@ def serve(host: str, port: int) -> None:
     """Serve the app with Werkzeug's threaded server (development; gunicorn in production)."""
     from werkzeug.serving import run_simple
 
+    # Logging is set up by _create_app: Werkzeug's access log (raw paths, and signed links
+    # carry tokens in them) is off, and the app logs one JSON line per request instead.
     # Not app.run(): Flask ignores it inside its own command line.
     run_simple(host, port, current_app._get_current_object(), threaded=True,
                use_reloader=False)

@@ -54,9 +54,21 @@ def get_session() -> Session:
     return g.db_session
 
 
+def rollback_session() -> None:
+    """Roll back the app context's Session, if it has one.
+
+    Error pages call this first: after a failed flush the Session refuses every query
+    (PendingRollbackError) until rolled back, and the page itself loads the signed-in user.
+    """
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()
+
+
 def close_session(_exc: BaseException | None = None) -> None:
     session = g.pop("db_session", None)
     if session is not None:
+        session.rollback()  # nothing uncommitted outlives the request, whatever happened
         session.close()
 
 

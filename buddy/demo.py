@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import phonenumbers
 import sqlalchemy as sa
+from flask import current_app
 from phonenumbers import PhoneNumberType
 from phonenumbers import timezone as phone_timezones
 from sqlmodel import Session
@@ -31,6 +32,7 @@ from buddy.models import (
 )
 from buddy.services import ServiceError
 from buddy.settings import CONFIG_DIR
+from buddy.states import PersonStatus, is_matchable
 from matching import synthetic
 
 DEMO_DOMAIN = "example.org"
@@ -55,6 +57,20 @@ def _mobile(rng: random.Random, country: str) -> str:
         if phonenumbers.is_valid_number(number):
             return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _next_mobile(e164: str) -> str:
+    """The next valid number after `e164` in its last four digits (no random draw, so the
+    rest of the seeded demo data stays the same)."""
+    number = phonenumbers.parse(e164)
+    digits = str(number.national_number)
+    last = int(digits[-4:])
+    for step in range(1, 10_000):
+        candidate = phonenumbers.parse(
+            f"+{number.country_code}{digits[:-4]}{(last + step) % 10_000:04d}")
+        if phonenumbers.is_valid_number(candidate):
+            return phonenumbers.format_number(candidate, phonenumbers.PhoneNumberFormat.E164)
+    raise ValueError(f"no free mobile number near {e164}")
 
 
 def _timezone(e164: str) -> str:
@@ -91,12 +107,25 @@ def clear(session: Session) -> None:
     session.execute(sa.delete(User).where(User.email.like(f"%@{DEMO_DOMAIN}")))
 
 
+def refuse_production(env: str) -> None:
+    """Stop demo data reaching a production deployment.
+
+    :raises ServiceError: when `env` is production: every demo account, an admin included,
+        has the password printed in the README.
+    """
+    if env == "production":
+        raise ServiceError("buddy demo does not run in production (BUDDY_ENV=production): "
+                           "demo accounts, an admin among them, share a published password. "
+                           "Load demo data into a development database of its own")
+
+
 def load(*, session: Session, seed: int, password: str) -> dict[str, int]:
     """Replace the demo data with the seeded national cohort and staff accounts.
 
-    :raises ServiceError: when the database holds real accounts (demo data is for demo
-        databases only, and loading it deletes every match).
+    :raises ServiceError: in production, or when the database holds real accounts (demo
+        data is for demo databases only, and loading it deletes every match).
     """
+    refuse_production(current_app.config["BUDDY_ENV"])
     if real := real_accounts(session):
         raise ServiceError(f"This database has {real} real accounts: load demo data only "
                            "into a database of its own (set BUDDY_DATABASE_URL)")
@@ -121,6 +150,7 @@ def load(*, session: Session, seed: int, password: str) -> dict[str, int]:
     consent_percent = demo_cfg["newcomers"]["consent_sensitive_percent"]
     withdrawn_percent = demo_cfg["newcomers"]["withdrawn_percent"]
     used_emails: set[str] = set()
+    used_phones: set[str] = set()
     rows: list[tuple[User, dict]] = []
     for p in cohort["people"]:
         country = p.get("country") or "GB"
@@ -138,12 +168,19 @@ def load(*, session: Session, seed: int, password: str) -> dict[str, int]:
         # Newcomers are mostly still abroad: their number and time zone are from home.
         abroad = p["role"] == "newcomer" and country != "GB"
         phone = _mobile(rng, country if abroad else "GB")
+        while phone in used_phones:  # one owner per verified number (uq_people_verified_phone)
+            phone = _next_mobile(phone)
+        used_phones.add(phone)
         consent = rng.random() * 100 < consent_percent
-        status = "active"
+        # Demo members start where buddy/states.py would have taken them: most volunteers
+        # approved by their region's lead, some still waiting, some newcomers gone.
+        status = PersonStatus.ACTIVE
         if p["role"] == "newcomer" and rng.random() * 100 < withdrawn_percent:
-            status = "withdrawn"
+            status = PersonStatus.WITHDRAWN
         elif p["role"] != "newcomer" and rng.random() * 100 < PENDING_VOLUNTEER_PERCENT:
-            status = "pending"
+            status = PersonStatus.PENDING
+        approved_region = (p["region"] if p["role"] != "newcomer"
+                           and status == PersonStatus.ACTIVE else None)
         gender = {"F": "female", "M": "male"}.get(p.get("gender") or "")
         profile = dict(
             full_name=f"{first} {last}",
@@ -167,10 +204,13 @@ def load(*, session: Session, seed: int, password: str) -> dict[str, int]:
                 "can_anchor", p["stage"] in ("ST3", "qualified")
                 and p.get("setting") == "primary")),
             gmc_number=f"{rng.randrange(10**6, 10**7):07d}" if p["role"] != "newcomer" else None,
-            status=status,
+            status=status.value,
+            approved_region=approved_region,
             contact_consent_at=now,
-            # Demo addresses (example.org) count as confirmed, so demo emails are not held.
+            # Demo addresses (example.org) count as confirmed, so demo emails are not held;
+            # demo numbers count as verified, so demo texts go as texts.
             email_confirmed_at=now,
+            phone_verified_at=now,
             sensitive_consent_at=now if consent else None,
             country=p.get("country") if consent else None,
             languages=p.get("languages", []) if consent else [],
@@ -214,11 +254,11 @@ def _history(session: Session, rng: random.Random, people: list[Person], now) ->
         p.created_at = p.updated_at = now - timedelta(days=rng.uniform(0, 182))
     for region, members in sorted(by_region.items()):
         number = 0
-        newcomers = [p for p in members if p.role == "newcomer" and p.status == "active"]
+        newcomers = [p for p in members if p.role == "newcomer" and is_matchable(p)]
         earlier = newcomers[: int(len(newcomers) * EARLIER_COHORT)]
-        anchors = [p for p in members if p.can_anchor and p.status == "active"]
+        anchors = [p for p in members if p.can_anchor and is_matchable(p)]
         helpers = [p for p in members if p.role == "buddy" and not p.can_anchor
-                   and p.status == "active"]
+                   and is_matchable(p)]
         for p in earlier:
             p.arrival_date = today - timedelta(days=rng.randint(100, 120))
         published = datetime.combine(today - timedelta(days=130), time(10), tzinfo=UTC)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date
 from functools import cache
 
+from flask import request
 from flask_wtf import FlaskForm
+from flask_wtf.form import SUBMIT_METHODS
 from wtforms import (
     BooleanField,
     EmailField,
@@ -29,6 +31,21 @@ from buddy.services.profiles import (
     SUPPORT_NEEDS,
     parse_language_names,
 )
+from buddy.text import parse_int
+
+
+class Form(FlaskForm):
+    """Every form of the app: HTML form fields only.
+
+    Flask-WTF also feeds uploaded files and JSON bodies to the fields; no field here takes
+    either, and a file or a JSON object where text is expected crashed `.strip()`. A field
+    sent that way is simply not given, and gets the usual "enter ..." message.
+    """
+
+    def __init__(self, *args, **kwargs):
+        if not args and "formdata" not in kwargs:
+            kwargs["formdata"] = request.form if request.method in SUBMIT_METHODS else None
+        super().__init__(*args, **kwargs)
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -59,7 +76,7 @@ def _reference_choices() -> dict[str, tuple[SelectChoice, ...]]:
     }.items()}
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(Form):
     """The profile questions every member answers (sign-up and edit)."""
 
     class Meta:
@@ -172,7 +189,7 @@ class ProfileForm(FlaskForm):
         data["scheme"] = region_and_scheme[1] if len(region_and_scheme) == 2 else None
         if data["scheme"] and region_and_scheme[0] != data["region"]:
             errors["scheme"] = "That scheme is in another region: choose a scheme in your region"
-        data["capacity"] = int(self.capacity.data) if (self.capacity.data or "").isdigit() else None
+        data["capacity"] = parse_int(self.capacity.data, max_digits=2)
         codes, unknown = parse_language_names(self.other_languages.data or "")
         data["languages"] = list(self.languages.data or []) + codes
         if unknown:
@@ -183,10 +200,12 @@ class ProfileForm(FlaskForm):
         data["arrival_date"] = None
         parts = (self.arrival_day.data, self.arrival_month.data, self.arrival_year.data)
         if any((p or "").strip() for p in parts):
+            # parse_int: ASCII digits of a date's size (a 5,000-digit year overflows date()).
+            day, month, year = (parse_int(p, max_digits=n)
+                                for p, n in zip(parts, (2, 2, 4), strict=True))
             try:
-                day, month, year = (int((p or "").strip()) for p in parts)
                 data["arrival_date"] = date(year, month, day)
-            except ValueError:
+            except (TypeError, ValueError):
                 errors["arrival_date"] = "Arrival date must be a real date, like 6 8 2027"
         if errors:
             raise ServiceError(errors)
@@ -213,34 +232,38 @@ class SignupForm(ProfileForm):
         return data
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField("Email address")
     password = PasswordField("Password")
     remember = BooleanField("Keep me signed in on this device for 14 days")
 
 
-class EmailForm(FlaskForm):
+class EmailForm(Form):
     email = EmailField("Email address")
 
 
-class NewPasswordForm(FlaskForm):
+class NewPasswordForm(Form):
     password = PasswordField("New password")
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     current_password = PasswordField("Current password")
     password = PasswordField("New password")
 
 
-class ConfirmPasswordForm(FlaskForm):
+class ConfirmPasswordForm(Form):
     password = PasswordField("Your password")
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     """A button that posts (CSRF only)."""
 
 
-class StaffForm(FlaskForm):
+class PhoneCodeForm(Form):
+    code = StringField("Code")
+
+
+class StaffForm(Form):
     full_name = StringField("Full name")
     email = EmailField("Email address")
     region = SelectField("Region", validate_choice=False)
@@ -252,7 +275,7 @@ class StaffForm(FlaskForm):
         )
 
 
-class RegionForm(FlaskForm):
+class RegionForm(Form):
     region = SelectField("Region", validate_choice=False)
 
     def __init__(self, *args, **kwargs):

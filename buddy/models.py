@@ -8,16 +8,18 @@ bookkeeping, so that password hashes never reach a template through an input/out
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from buddy import clock
 from buddy.dbtypes import UTCDateTime
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, from the app's one clock (BUDDY_NOW in development and test)."""
+    return clock.now()
 
 
 def _utc_column(nullable: bool = False, **kw) -> sa.Column:
@@ -55,6 +57,8 @@ class PersonBase(SQLModel):
     scheme: str | None = Field(default=None, max_length=60)
     stage: str = Field(max_length=10)  # ST1 | ST2 | ST3 | qualified
     arrival_date: date | None = None
+    # Newcomers: the intake of their arrival date (buddy/intakes.py), kept with it.
+    intake: str | None = Field(default=None, max_length=7, index=True)
     wants_ambassador: bool = False
     interests: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     # What members of the person's family may see to reach them (off unless ticked).
@@ -79,6 +83,12 @@ class Person(PersonBase, table=True):
     """A member of the scheme: newcomer, buddy or ambassador."""
 
     __tablename__ = "people"
+    __table_args__ = (
+        # A number has at most one verified owner: replies from it are believed for them only.
+        sa.Index("uq_people_verified_phone", "phone", unique=True,
+                 sqlite_where=sa.text("phone_verified_at IS NOT NULL"),
+                 postgresql_where=sa.text("phone_verified_at IS NOT NULL")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(
@@ -99,6 +109,10 @@ class Person(PersonBase, table=True):
     # Volunteers: the region whose DA lead approved them. Approval holds only while it
     # equals `region`: a volunteer who moves waits for the new region's lead.
     approved_region: str | None = Field(default=None, max_length=40)
+    # Set when the person corrects their own stage: that training year's move leaves it alone.
+    stage_corrected_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    # Set when the retention job removed the person's name, contact details and free text.
+    anonymised_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     # Messaging: our own opt-out (STOP or Twilio error 21610; START clears it) and the
@@ -173,6 +187,7 @@ class MatchRun(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     region: str = Field(max_length=40, index=True)
     kind: str = Field(max_length=12)  # families | ambassadors
+    intake: str | None = Field(default=None, max_length=7)  # families: the intake matched
     # queued | running | draft | published | discarded | failed
     status: str = Field(default="queued", max_length=12, index=True)
     time_limit_s: float = 30.0
@@ -205,8 +220,14 @@ class Family(SQLModel, table=True):
         sa_column=sa.Column(sa.Integer, sa.ForeignKey("match_runs.id", ondelete="SET NULL"),
                             index=True),
     )
-    status: str = Field(default="draft", max_length=12, index=True)  # draft | published
+    status: str = Field(default="draft", max_length=12, index=True)  # draft | published | ended
     locked: bool = False
+    # The intake whose newcomers the family was made for.
+    intake: str | None = Field(default=None, max_length=7, index=True)
+    # Set when its members chose to carry on after the six-month question: it ends then.
+    carry_on_until: date | None = None
+    ended_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    end_reason: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     published_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
 
@@ -279,3 +300,60 @@ class AvoidPair(SQLModel, table=True):
         sa_column=sa.Column(sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL")),
     )
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class FamilyAnswer(SQLModel, table=True):
+    """A member's answer to the six-month question: carry on or finish (the latest counts)."""
+
+    __tablename__ = "family_answers"
+    __table_args__ = (sa.UniqueConstraint("family_id", "person_id", name="uq_family_answer"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    family_id: int = Field(
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("families.id", ondelete="CASCADE"),
+                            nullable=False)
+    )
+    person_id: int = Field(
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("people.id", ondelete="CASCADE"),
+                            nullable=False)
+    )
+    answer: str = Field(max_length=10)  # carry_on | finish
+    channel: str = Field(max_length=10)  # email | sms | whatsapp | web
+    answered_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class StageMove(SQLModel, table=True):
+    """One stage move of one person, due on one day: unique, so it happens once."""
+
+    __tablename__ = "stage_moves"
+    __table_args__ = (sa.UniqueConstraint("person_id", "due_on", name="uq_stage_move"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("people.id", ondelete="CASCADE"),
+                            nullable=False)
+    )
+    due_on: date
+    from_stage: str = Field(max_length=10)
+    to_stage: str = Field(max_length=10)
+    moved_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class VolunteerConfirmation(SQLModel, table=True):
+    """A volunteer's answer for one intake: can they buddy again, and for how many."""
+
+    __tablename__ = "volunteer_confirmations"
+    __table_args__ = (
+        sa.UniqueConstraint("person_id", "intake", name="uq_volunteer_confirmation"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("people.id", ondelete="CASCADE"),
+                            nullable=False)
+    )
+    intake: str = Field(max_length=7)
+    available: bool
+    capacity: int | None = None
+    channel: str = Field(max_length=10)  # email | sms | whatsapp | web
+    answered_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())

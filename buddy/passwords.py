@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
+from functools import lru_cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
@@ -23,9 +26,28 @@ def hash_password(password: str) -> str:
     return _hasher().hash(password)
 
 
-def verify_password(stored_hash: str, password: str) -> tuple[bool, str | None]:
-    """Check `password`; return (ok, new_hash) where new_hash is set when parameters changed."""
+@lru_cache(maxsize=4)
+def _stand_in_hash(time_cost: int, memory_kib: int, parallelism: int) -> str:
+    """A hash of a random secret, made once per set of parameters (per process)."""
+    hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib,
+                            parallelism=parallelism)
+    return hasher.hash(secrets.token_urlsafe(32))
+
+
+def verify_password(stored_hash: str | None, password: str) -> tuple[bool, str | None]:
+    """Check `password`; return (ok, new_hash) where new_hash is set when parameters changed.
+
+    With no stored hash (no such account) a stand-in hash of the same cost is checked and
+    the answer is always False: an unknown address takes as long as a wrong password.
+    """
     hasher = _hasher()
+    if stored_hash is None:
+        stored_hash = _stand_in_hash(hasher.time_cost, hasher.memory_cost, hasher.parallelism)
+        try:
+            hasher.verify(stored_hash, password)
+        except (VerificationError, InvalidHashError):
+            pass
+        return False, None
     try:
         hasher.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):

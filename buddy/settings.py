@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,6 +16,16 @@ ENVIRONMENTS = ("development", "test", "production")
 # Values that look like secrets but are not: refusing them outside development stops a
 # copied example file from reaching production.
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development"}
+# Words people type when asked for a secret; they count for nothing in the estimate below.
+SECRET_WORDS = ("password", "secret", "changeme", "letmein", "qwerty", "admin", "buddy",
+                "example", "default", "test", "production")
+# BUDDY_SECRET_KEY signs sessions, reset and check-in links: at least 128 bits estimated.
+SECRET_KEY_MIN_BITS = 128
+# Twilio issues auth tokens of 32 random hexadecimal characters (128 bits). Estimated from
+# the characters seen, real ones score 95-130 (not every hex digit appears in 32), so the
+# bar here only refuses placeholders and patterns.
+TWILIO_TOKEN_MIN_BITS = 80
+GOOD_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
 INT_KEYS = {
     "BUDDY_LOGIN_MAX_FAILURES",
     "BUDDY_LOGIN_WINDOW_MINUTES",
@@ -64,13 +76,24 @@ def load_settings(
     if env not in ENVIRONMENTS:
         raise ConfigError(f"BUDDY_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
     secret = str(settings.get("BUDDY_SECRET_KEY", "")).strip()
-    if env == "production" and (secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 32):
+    if env == "production" and (secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 32
+                                or secret_bits(secret) < SECRET_KEY_MIN_BITS):
         raise ConfigError(
-            "BUDDY_SECRET_KEY is missing or too weak. Set it in the environment to a random "
-            'value of at least 32 characters, e.g. python -c "import secrets; '
-            'print(secrets.token_urlsafe(48))"'
+            "BUDDY_SECRET_KEY is missing or too weak (it needs at least 32 characters and "
+            f"about {SECRET_KEY_MIN_BITS} bits of randomness: no repeats, runs like 0123 or "
+            "words). Set it in the environment to a value made by " + GOOD_SECRET
         )
     _check_channels(settings, production=env == "production")
+    token = str(settings.get("TWILIO_AUTH_TOKEN") or "").strip()
+    texts = {"sms", "whatsapp"} & set(enabled_channels(settings))
+    if env == "production" and texts and secret_bits(token) < TWILIO_TOKEN_MIN_BITS:
+        raise ConfigError(
+            "TWILIO_AUTH_TOKEN looks like a placeholder: it checks the signature of every "
+            "webhook from Twilio. Copy the auth token of your account from the Twilio console "
+            "(32 hexadecimal characters)"
+        )
+    _check_sentry_dsn(settings)
+    _check_clock(settings, production=env == "production")
     if env == "production":
         _check_production(settings)
     if not secret:
@@ -79,6 +102,25 @@ def load_settings(
     if not settings["BUDDY_DATABASE_URL"]:
         settings["BUDDY_DATABASE_URL"] = f"sqlite:///{ROOT / 'instance' / 'buddy.sqlite3'}"
     return settings
+
+
+def secret_bits(value: str) -> float:
+    """Estimated randomness of `value` in bits: length times log2 of its distinct characters,
+    after dropping common words, a repeated block and characters that continue a run."""
+    for word in SECRET_WORDS:
+        value = re.sub(re.escape(word), "", value, flags=re.IGNORECASE)
+    # "abcabcabc" carries no more than "abc".
+    for period in range(1, len(value) // 2 + 1):
+        if all(value[i] == value[i - period] for i in range(period, len(value))):
+            value = value[:period]
+            break
+    # "aaaa", "0123", "2468": a character that keeps the step of the two before it is
+    # guessable. A random token loses about one character in its alphabet's size to this.
+    core = value[:2] + "".join(
+        c for i, c in enumerate(value[2:], start=2)
+        if ord(c) - ord(value[i - 1]) != ord(value[i - 1]) - ord(value[i - 2]))
+    distinct = len(set(core))
+    return len(core) * math.log2(distinct) if distinct > 1 else 0.0
 
 
 # OWASP's argon2id minimums (memory KiB, passes), one lane each: "an equal level of defense,
@@ -101,6 +143,37 @@ def _check_production(settings: dict[str, object]) -> None:
             f"BUDDY_ARGON2_MEMORY_KIB={memory} with BUDDY_ARGON2_TIME_COST={passes} is weaker "
             f"than OWASP's argon2id minimum: in production use at least {choices} passes"
         )
+
+
+def _check_clock(settings: dict[str, object], *, production: bool) -> None:
+    """BUDDY_NOW fixes the clock for walking a programme year; never in production."""
+    from buddy import clock
+
+    value = str(settings.get("BUDDY_NOW") or "").strip()
+    if value and production:
+        raise ConfigError("BUDDY_NOW fixes the clock for development and tests: unset it in "
+                          "production")
+    if value:
+        try:
+            clock.parse(value)
+        except clock.BadClock as exc:
+            raise ConfigError(str(exc)) from None
+    settings["BUDDY_NOW"] = value
+
+
+def _check_sentry_dsn(settings: dict[str, object]) -> None:
+    """An error-reporting DSN is a URL with a key and a project; refuse anything else now."""
+    from urllib.parse import urlsplit
+
+    dsn = str(settings.get("BUDDY_SENTRY_DSN") or "").strip()
+    parts = urlsplit(dsn)
+    if dsn and not (parts.scheme in ("http", "https") and parts.username and parts.hostname
+                    and parts.path.strip("/").rsplit("/", 1)[-1].isdigit()):
+        raise ConfigError(
+            "BUDDY_SENTRY_DSN must be the DSN your error-reporting project shows, like "
+            "https://KEY@o1.ingest.sentry.io/123 (or leave it empty to send no errors)"
+        )
+    settings["BUDDY_SENTRY_DSN"] = dsn
 
 
 def enabled_channels(settings: Mapping[str, object]) -> list[str]:
@@ -133,4 +206,29 @@ def _check_channels(settings: dict[str, object], *, production: bool) -> None:
         raise ConfigError(
             "BUDDY_PUBLIC_URL must be the https:// address people and Twilio reach Buddy at "
             f"(links in messages and webhooks use it), not {public!r}"
+        )
+    if "whatsapp" in channels:
+        _check_whatsapp_templates(settings)
+
+
+def _check_whatsapp_templates(settings: dict[str, object]) -> None:
+    """WhatsApp outside a 24-hour session takes only approved templates: real SIDs needed."""
+    path = Path(str(settings.get("BUDDY_WHATSAPP_TEMPLATES") or CONFIG_DIR / "whatsapp.toml"))
+    try:
+        with open(path, "rb") as fh:
+            templates = tomllib.load(fh).get("templates", {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"WhatsApp templates cannot be read from {path}: {exc}") from None
+    bad = sorted(
+        f"{text} ({language})" for text, languages in templates.items()
+        for language, entry in languages.items()
+        if not re.fullmatch(r"HX[0-9a-fA-F]{32}", str(entry.get("content_sid", "")))
+        or str(entry["content_sid"])[2:].startswith("0" * 16)
+    )
+    if bad or not templates:
+        raise ConfigError(
+            f"WhatsApp templates in {path} have placeholder content SIDs: "
+            f"{', '.join(bad) or 'none listed'}. Register the templates with Twilio "
+            "(DEPLOYMENT.md, WhatsApp templates) and put their HX... SIDs there, or remove "
+            "whatsapp from BUDDY_CHANNELS"
         )

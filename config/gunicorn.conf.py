@@ -17,7 +17,9 @@ max_requests = 2000
 max_requests_jitter = 200
 # No preload: each worker creates its engine after the fork (connections are not shared).
 preload_app = False
-accesslog = "-"
+# No access log: it writes the raw path and query string, and signed links carry tokens in
+# the path. The app logs one JSON line per request instead (buddy/logs.py), with the route.
+accesslog = None
 errorlog = "-"
 # The app trusts X-Forwarded-* through ProxyFix (BUDDY_PROXY_HOPS), not gunicorn.
 forwarded_allow_ips = "127.0.0.1"

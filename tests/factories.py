@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import date
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
+from sqlmodel import select
 
+from buddy.messaging.models import Message
 from buddy.models import Person, User
-from buddy.services import accounts
+from buddy.services import accounts, phone_verification
 
 PASSWORD = "a long test password"
 _n = itertools.count(1)
 
 
-def mobile(country: str = "GB") -> str:
-    """A valid mobile number for `country` in national format (the drama range is invalid)."""
+def mobile(country: str = "GB", n: int | None = None) -> str:
+    """A valid mobile number for `country` in national format (the drama range is invalid).
+
+    With `n`, the example number's last four digits become `n`: a number of its own, as
+    each person's number is one verified owner's (a number taken twice changes hands).
+    """
     number = phonenumbers.example_number_for_type(country, PhoneNumberType.MOBILE)
+    if n is not None:
+        digits = str(number.national_number)
+        number = phonenumbers.parse(f"+{number.country_code}{digits[:-4]}{n % 10_000:04d}")
+        assert phonenumbers.is_valid_number(number), number
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
 
 
@@ -30,7 +41,7 @@ def newcomer_form(**overrides) -> dict:
         "password": PASSWORD,
         "channel": "sms",
         "phone_country": "IN",
-        "phone": mobile("IN"),
+        "phone": mobile("IN", n),
         "timezone": "Asia/Kolkata",
         "region": "london",
         "scheme": "london:barnet",
@@ -83,17 +94,36 @@ class Factory:
             data["capacity"] = int(data["capacity"])
         return data
 
-    def newcomer(self, **overrides) -> Person:
+    def verify_phone(self, person: Person) -> Person:
+        """Type back the code the sign-up texted, as the person would (when there is one)."""
+        code = self.session.exec(
+            select(Message).where(Message.person_id == person.id, Message.kind == "phone_code",
+                                  Message.status == "pending").order_by(Message.id.desc())
+        ).first()
+        if code is not None:
+            with self.app.app_context():
+                phone_verification.verify_code(session=self.session, person=person,
+                                               code=re.search(r"\d{6}", code.body)[0])
+        return person
+
+    def newcomer(self, phone_verified: bool = True, **overrides) -> Person:
+        """A newcomer; one with a phone has confirmed it unless `phone_verified` is False."""
         data = self._service_data(newcomer_form(**overrides))
         with self.app.app_context():
-            return accounts.register_member(session=self.session, data=data, role="newcomer")
+            person = accounts.register_member(session=self.session, data=data, role="newcomer")
+        return self.verify_phone(person) if phone_verified else person
 
-    def volunteer(self, role: str = "buddy", status: str = "active", **overrides) -> Person:
-        """A volunteer, approved (active) unless `status` says otherwise."""
+    def volunteer(self, role: str = "buddy", status: str = "active", phone_verified: bool = True,
+                  **overrides) -> Person:
+        """A volunteer, approved (active) unless `status` says otherwise; phone as newcomer()."""
         data = self._service_data(volunteer_form(**overrides))
         with self.app.app_context():
             person = accounts.register_member(session=self.session, data=data, role=role)
+        if phone_verified:
+            self.verify_phone(person)
         person.status = status
+        # Active or paused volunteers were approved by their region's lead (buddy/states.py).
+        person.approved_region = person.region if status in ("active", "paused") else None
         self.session.add(person)
         self.session.commit()
         return person

@@ -117,7 +117,8 @@ def test_delete_account_keeps_an_anonymous_audit_entry(client, factory, session)
     assert session.exec(select(Person)).all() == []
     assert session.exec(select(Message)).all() == []
     events = session.exec(select(AuditEvent).order_by(AuditEvent.id)).all()
-    assert [e.action for e in events] == ["signed_up_newcomer", "account_deleted"]
+    assert [e.action for e in events] == ["signed_up_newcomer", "phone_verified",
+                                          "account_deleted"]
     assert all(e.actor_id is None and e.person_id is None for e in events)
     assert events[-1].detail == {"role": "newcomer"} and events[-1].region == region
     assert login(client, "me@example.org").status_code == 200  # cannot sign in any more

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 
@@ -20,11 +21,19 @@ def test_healthz_says_the_database_answers(client):
     assert response.get_json() == {"status": "ok", "database": True}
 
 
-def test_healthz_reports_a_database_that_does_not_answer(make_app):
-    app = make_app(BUDDY_DATABASE_URL="postgresql+psycopg://x@127.0.0.1:1/x")
+@pytest.mark.parametrize("url", [
+    "postgresql+psycopg://buddy@127.0.0.1:{port}/buddy",  # nothing listens on the port
+    "sqlite:///{tmp}",  # a directory: SQLite cannot open it
+])
+def test_healthz_is_503_when_the_database_does_not_answer(make_app, tmp_path, url):
+    """A load balancer takes a worker whose database is down out of service."""
+    from buddy.messaging.fakes import free_port
+
+    app = make_app(BUDDY_DATABASE_URL=url.format(port=free_port(), tmp=tmp_path))
     response = app.test_client().get("/healthz")
-    assert response.status_code == 200
-    assert response.get_json() == {"status": "degraded", "database": False}
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "degraded", "database": False,
+                                   "message": "The database is not answering"}
 
 
 @pytest.mark.parametrize("secret", [None, "", "changeme", "too-short"])
@@ -35,6 +44,56 @@ def test_production_refuses_to_start_without_a_real_secret(settings, secret):
         overrides["BUDDY_SECRET_KEY"] = secret
     with pytest.raises(ConfigError, match="BUDDY_SECRET_KEY is missing or too weak"):
         create_app(overrides)
+
+
+WEAK_SECRETS = [
+    "a" * 32,
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    "0123456789" * 4,
+    "abcdefghijklmnopqrstuvwxyz0123456789",
+    "password" + "!" * 24,
+    "password" * 4,
+    "correcthorsebatterystaple0000000",
+    "supercalifragilisticexpialidocious",
+    "Secret-Secret-Secret-Secret-Secret-Secret",
+]
+
+
+@pytest.mark.parametrize("secret", WEAK_SECRETS)
+def test_production_refuses_a_secret_key_of_little_entropy(make_app, secret):
+    with pytest.raises(ConfigError) as refused:
+        make_app(**{**PRODUCTION, "BUDDY_SECRET_KEY": secret})
+    message = str(refused.value)
+    assert "BUDDY_SECRET_KEY is missing or too weak" in message
+    assert 'python -c "import secrets; print(secrets.token_urlsafe(48))"' in message
+    assert secret not in message  # a refused secret is still a secret: never echoed
+
+
+@pytest.mark.parametrize("make_secret", [lambda: secrets.token_urlsafe(48),
+                                         lambda: secrets.token_urlsafe(32),
+                                         lambda: secrets.token_hex(32)])
+def test_production_accepts_generated_secret_keys(make_app, make_secret):
+    for _ in range(50):  # random values: none of many may be refused
+        key = make_secret()
+        assert make_app(**{**PRODUCTION, "BUDDY_SECRET_KEY": key}).secret_key == key
+
+
+TEXTS = {"BUDDY_CHANNELS": "email,sms", "TWILIO_ACCOUNT_SID": "AC" + secrets.token_hex(16),
+         "TWILIO_FROM_NUMBER": "+15005550006"}
+
+
+@pytest.mark.parametrize("token", ["t" * 32, "0123456789abcdef" * 2, "deadbeef" * 4])
+def test_production_refuses_a_placeholder_twilio_auth_token(make_app, token):
+    """The auth token signs Twilio's webhooks: a guessable one lets anyone forge replies."""
+    with pytest.raises(ConfigError, match="TWILIO_AUTH_TOKEN looks like a placeholder"):
+        make_app(**{**PRODUCTION, **TEXTS, "TWILIO_AUTH_TOKEN": token})
+
+
+def test_production_accepts_real_twilio_auth_tokens(make_app):
+    for _ in range(200):  # Twilio issues 32 random hexadecimal characters
+        token = secrets.token_hex(16)
+        app = make_app(**{**PRODUCTION, **TEXTS, "TWILIO_AUTH_TOKEN": token})
+        assert app.config["TWILIO_AUTH_TOKEN"] == token
 
 
 def test_bad_number_setting_is_named(make_app):
@@ -132,7 +191,7 @@ def test_migrations_match_the_models(database_url):
 
 PRODUCTION = {
     "BUDDY_ENV": "production",
-    "BUDDY_SECRET_KEY": "a-real-secret-of-more-than-thirty-two-characters",
+    "BUDDY_SECRET_KEY": "Qm4v0xq0H1a7bT2kY9cRr3sWnLz8uE5dJpF6gV1hNoC-_iKt",
     "BUDDY_DATABASE_URL": "postgresql+psycopg://buddy@127.0.0.1:1/buddy",
     "BUDDY_PUBLIC_URL": "https://buddy.example.nhs.uk",
     "BUDDY_ARGON2_TIME_COST": 2,

@@ -181,3 +181,58 @@ def test_forms_carry_a_csrf_token(make_app):
     app = make_app(WTF_CSRF_ENABLED=True)
     page = app.test_client().get("/join/newcomer").get_data(as_text=True)
     assert re.search(r'name="csrf_token" value="[^"]{20,}"', page)
+
+
+def test_unknown_email_costs_the_same_password_check_as_a_known_one(client, factory,
+                                                                     monkeypatch):
+    """No shortcut for an unknown address: its answer must not come back sooner.
+
+    Counts argon2's own verifications (the real ones still run); the timings themselves
+    are measured outside the suite, where the machine's load cannot make them flaky.
+    """
+    from argon2 import PasswordHasher
+
+    checks: list[str] = []
+    real_verify = PasswordHasher.verify
+
+    def counted(self, hash, password):
+        checks.append(hash)
+        return real_verify(self, hash, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", counted)
+    factory.newcomer(email="known@example.org")
+    login(client, "known@example.org", "not the password")
+    login(client, "unknown@example.org", "not the password")
+    login(client, "unknown2@example.org", "not the password")
+    assert len(checks) == 3
+    # The same cost parameters for the real hash and the stand-in.
+    assert len({h.rsplit("$", 2)[0] for h in checks}) == 1
+
+
+def reset_emails(session, email: str) -> list[Message]:
+    session.expire_all()
+    return session.exec(
+        select(Message).join(User).where(User.email == email, Message.kind == "password_reset")
+    ).all()
+
+
+def test_reset_emails_are_limited_per_address_with_the_same_answer(make_app, factory,
+                                                                    session):
+    """At most 3 reset emails an hour to one address, counted the same by every worker."""
+    factory.newcomer(email="flooded@example.org")
+    workers = [make_app().test_client() for _ in range(2)]
+    pages = [workers[n % 2].post("/forgot-password", data={"email": "Flooded@example.org"})
+             for n in range(6)]
+    unknown = workers[0].post("/forgot-password", data={"email": "nobody@example.org"})
+    assert len(reset_emails(session, "flooded@example.org")) == 3
+    bodies = {p.get_data(as_text=True).replace("Flooded@example.org", "ADDRESS")
+              for p in pages}
+    assert {p.status_code for p in pages} == {unknown.status_code} == {200}
+    assert bodies == {unknown.get_data(as_text=True).replace("nobody@example.org", "ADDRESS")}
+    # An hour after the first, one more may go.
+    for message in reset_emails(session, "flooded@example.org")[:1]:
+        message.created_at -= timedelta(minutes=61)
+        session.add(message)
+    session.commit()
+    workers[0].post("/forgot-password", data={"email": "flooded@example.org"})
+    assert len(reset_emails(session, "flooded@example.org")) == 4

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 from datetime import UTC, date, datetime, timedelta
+from html.parser import HTMLParser
 
 import pytest
 from sqlmodel import select
@@ -178,7 +180,7 @@ def test_another_regions_lead_cannot_reach_flags_or_exports(app, session, region
 def test_exports_hold_the_region_only(lead_client, region, name):
     response = lead_client.get(f"/lead/export/{name}.csv")
     assert response.status_code == 200 and response.mimetype == "text/csv"
-    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    rows = list(csv.DictReader(io.StringIO(response.get_data().decode("utf-8-sig"))))
     assert rows
     text = response.get_data(as_text=True)
     assert "London Newcomer" not in text
@@ -186,7 +188,7 @@ def test_exports_hold_the_region_only(lead_client, region, name):
 
 def test_export_figures_match_the_dashboard(lead_client, region):
     rows = list(csv.DictReader(io.StringIO(
-        lead_client.get("/lead/export/indicators.csv").get_data(as_text=True))))
+        lead_client.get("/lead/export/indicators.csv").get_data().decode("utf-8-sig"))))
     assert rows == [{"region": REGION, "signed_up": "5", "matched": "2", "arrived": "2",
                      "first_check_in_answered": "2", "engaged_8_weeks": "1",
                      "approved_volunteers": "4", "spare_capacity": "5",
@@ -210,7 +212,7 @@ def test_national_view_suppresses_small_numbers(app, session, region, factory):
     page = client.get("/admin/indicators").get_data(as_text=True)
     assert "Definitions" in page and indicators.DEFINITIONS["engaged_8_weeks"] in page
     rows = list(csv.DictReader(io.StringIO(
-        client.get("/admin/indicators.csv").get_data(as_text=True))))
+        client.get("/admin/indicators.csv").get_data().decode("utf-8-sig"))))
     wessex = next(r for r in rows if r["region"] == REGION)
     assert wessex["signed_up"] == "5" and wessex["spare_capacity"] == "5"
     assert wessex["matched"] == "<5" and wessex["open_flags"] == "<5"
@@ -249,3 +251,82 @@ def test_match_quality_follows_a_publication_at_once_and_sign_ups_within_the_ref
         session.add(FamilyMember(family_id=family.id, person_id=person.id, place=place))
     session.commit()
     assert counts() == (5, 3)  # a publication shows at once
+
+
+@pytest.mark.parametrize("url", [*(f"/lead/export/{name}.csv?region={REGION}" for name in
+                                   ("people", "families", "check-ins", "flags", "indicators")),
+                                 "/admin/indicators.csv"])
+def test_every_csv_download_opens_in_excel_with_its_accents(app, session, region, factory, url):
+    """Excel reads a CSV without a byte-order mark as the machine's code page: "ZoÃ«"."""
+    for key in ("A", "B"):  # in the family, with check-ins and flags
+        person = session.get(Person, region[key].id)
+        person.full_name = f"Zoë Ñúñez {key}"
+        session.add(person)
+    session.commit()
+    factory.staff("admin", email="admin@example.org")
+    client = app.test_client()
+    login(client, "admin@example.org")
+    response = client.get(url)
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    body = response.get_data()
+    assert body.startswith(b"\xef\xbb\xbf") and not body.startswith(b"\xef\xbb\xbf" * 2)
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    assert rows[0][0] in ("id", "family", "person_id", "flag_id", "region")
+    if "indicators" not in url:
+        assert any("Zoë Ñúñez A" in row for row in rows[1:])
+
+
+class _Tables(HTMLParser):
+    """Every table of a page: its caption and its rows of (header or data) cell texts."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables: list[dict] = []
+        self._text: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append({"caption": "", "rows": []})
+        elif tag == "tr" and self.tables:
+            self.tables[-1]["rows"].append([])
+        elif tag in ("caption", "th", "td"):
+            self._text = []
+
+    def handle_endtag(self, tag):
+        if tag in ("caption", "th", "td") and self._text is not None:
+            text = " ".join("".join(self._text).split())
+            if tag == "caption":
+                self.tables[-1]["caption"] = text
+            else:
+                self.tables[-1]["rows"][-1].append(text)
+            self._text = None
+
+    def handle_data(self, data):
+        if self._text is not None:
+            self._text.append(data)
+
+
+def test_every_chart_has_its_numbers_in_a_table_and_hides_its_drawing(lead_client, region):
+    """A screen reader skips the drawing and reaches every bar's number in a table."""
+    page = lead_client.get("/lead/").get_data(as_text=True)
+    charts = re.findall(r'<svg class="app-chart".*?</svg>', page, re.S)
+    assert len(charts) == 3  # activity, check-ins answered, match quality by group
+    parser = _Tables()
+    parser.feed(page)
+    tables = {t["caption"]: t["rows"] for t in parser.tables}
+    for chart in charts:
+        assert re.match(r'<svg class="app-chart"[^>]* aria-hidden="true"', chart)
+        title = html.unescape(re.search(r"<title[^>]*>(.*?)</title>", chart).group(1))
+        header, *rows = tables[title]
+        cells = {(row[0], name): value
+                 for row in rows for name, value in zip(header, row, strict=True)}
+        bars = [html.unescape(b) for b in re.findall(r"<rect[^>]*><title>(.*?)</title>", chart)]
+        assert bars
+        for bar in bars:
+            series_label, value = bar.rsplit(": ", 1)
+            series, label = series_label.split(", ", 1)
+            assert cells[(label, series)] == value, bar
+    # The hand-counted check-ins: day 7 two of two answered, day 28 none of one.
+    answered = {row[0]: row[1] for row in
+                tables["Check-ins answered, by days after arrival"][1:]}
+    assert (answered["Day 7"], answered["Day 28"], answered["Day 56"]) == ("100%", "0%", "100%")

@@ -98,3 +98,32 @@ def test_demo_refuses_a_database_with_real_accounts(app, session, factory):
     factory.newcomer(email="real.person@nhs.net")
     with app.app_context(), pytest.raises(ServiceError, match="1 real accounts"):
         demo.load(session=session, seed=7, password=PASSWORD)
+
+
+@pytest.mark.parametrize("args", [["demo"], ["demo", "--if-empty"]])
+def test_demo_refuses_to_run_in_production(make_app, settings, db_backend, args):
+    """Demo accounts share a published password: none may exist where real people sign in."""
+    from sqlmodel import Session
+
+    from tests.test_app import PRODUCTION
+
+    # Production runs on PostgreSQL only; on a SQLite run the database is one nobody
+    # listens for, and the command must refuse before it reaches it.
+    url = (settings["BUDDY_DATABASE_URL"] if db_backend == "postgresql"
+           else "postgresql+psycopg://buddy@127.0.0.1:1/buddy")
+    app = make_app(**{**PRODUCTION, "BUDDY_DATABASE_URL": url})
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 1
+    assert "buddy demo does not run in production" in result.output
+    assert "admin@example.org" not in result.output
+    if db_backend == "postgresql":
+        with Session(app.extensions["buddy.engine"]) as session:
+            assert session.exec(select(User)).all() == []
+
+
+def test_demo_load_itself_refuses_production(app, session):
+    """The service refuses too, whoever calls it."""
+    app.config["BUDDY_ENV"] = "production"
+    with app.app_context(), pytest.raises(ServiceError, match="does not run in production"):
+        demo.load(session=session, seed=7, password=PASSWORD)
+    assert session.exec(select(User)).all() == []

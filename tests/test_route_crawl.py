@@ -31,7 +31,8 @@ ACCESS = {
     "runs.reoptimise": "staff", "runs.publish": "staff", "runs.discard": "staff",
     "runs.audit_trail": "staff", "messaging.problems": "staff", "messaging.outbox_log": "staff",
     "admin.index": "admin", "admin.indicators_table": "admin", "admin.indicators_csv": "admin",
-    "admin.lead_region": "admin", "messaging.checkin_answer": "token",
+    "admin.lead_region": "admin", "admin.replies": "admin", "admin.reply_handled": "admin",
+    "account.phone": "member", "account.send_code": "member", "messaging.checkin_answer": "token",
     "messaging.confirm_email": "token", "messaging.twilio_inbound": "twilio",
     "messaging.twilio_status": "twilio",
 }
@@ -39,6 +40,12 @@ ACCESS = {
 
 @pytest.fixture
 def world(app, session, factory):
+    return build_world(app, session, factory)
+
+
+def build_world(app, session, factory) -> dict:
+    """Staff of two regions, volunteers, a member, a draft run and a flag: the ids of each
+    (tests/test_properties.py builds the same world once per module)."""
     kw = {"region": REGION, "scheme": "wessex:poole"}
     lead = factory.staff("lead", region=REGION, email="lead.a@example.org")
     factory.staff("lead", region="london", email="lead.b@example.org")
@@ -53,8 +60,8 @@ def world(app, session, factory):
     session.add(flag)
     session.commit()
     return {"person_id": pending.id, "run_id": run.id, "flag_id": flag.id,
-            "lead_id": lead.id, "message_id": 1, "filename": "app.css", "role": "buddy",
-            "name": "people", "token": "not-a-real-token"}
+            "lead_id": lead.id, "message_id": 1, "reply_id": 1, "filename": "app.css",
+            "role": "buddy", "name": "people", "token": "not-a-real-token"}
 
 
 def url_for_rule(rule, world) -> str:

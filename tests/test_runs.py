@@ -251,6 +251,92 @@ def test_publish_makes_families_visible_and_a_rerun_keeps_them(app, session, lea
     assert session.exec(select(Family).where(Family.status == "draft")).all() == []
 
 
+def test_reoptimise_in_a_region_with_published_families(app, session, lead, factory,
+                                                         region_people):
+    """A later run's draft extends published families; re-optimising it must lock each
+    family once, keep every published family whole and keep the lead's locks."""
+    first = run_now(app, session, lead)
+    with app.app_context():
+        runs.publish(session, lead=lead, run_id=first.id)
+    session.expire_all()
+    published = {f.code: {m.person_id for m in session.exec(
+        select(FamilyMember).where(FamilyMember.family_id == f.id))}
+        for f in session.exec(select(Family).where(Family.status == "published"))}
+    late = [factory.newcomer(region=REGION, scheme="wessex:poole", full_name=f"Late {i}")
+            for i in range(3)]
+    factory.volunteer(region=REGION, scheme="wessex:poole", capacity="3", full_name="New Anchor")
+    second = run_now(app, session, lead)
+    assert second.status == "draft"
+    # The lead locks one family that extends a published one and one new family.
+    families = runs.draft_families(session, second)
+    extending = [f for f, _ in families if f.code in published]
+    new = [f for f, ms in families if f.code not in published and ms]
+    assert extending and new
+    with app.app_context():
+        for family in (extending[0], new[0]):
+            runs.set_locked(session, lead=lead, run_id=second.id, family_id=family.id,
+                            locked=True)
+        kept_new = {p.id for _, p in members_of_family(session, new[0])}
+        third = runs.reoptimise(session, lead=lead, run_id=second.id)
+        third = runs.execute_run(session, third.id)
+    assert third.status == "draft", third.error
+    codes = [e["family"] for e in third.cohort["locked"]]
+    assert len(codes) == len(set(codes))  # each family locked once
+    owners = [m for e in third.cohort["locked"] for m in e["members"]]
+    assert len(owners) == len(set(owners))  # each person in one locked family
+    after = {f.code: {p.id for _, p in ms} for f, ms in runs.draft_families(session, third)}
+    for code, members in published.items():
+        assert members <= after[code]  # published families stay whole
+    assert kept_new <= after[new[0].code]
+    assert {p.id for p in late} <= set().union(*after.values())
+    check_rules(session, third)
+    with app.app_context():
+        runs.publish(session, lead=lead, run_id=third.id)
+    session.expire_all()
+    final = {f.code: {m.person_id for m in session.exec(
+        select(FamilyMember).where(FamilyMember.family_id == f.id))}
+        for f in session.exec(select(Family).where(Family.status == "published"))}
+    for code, members in published.items():
+        assert members <= final[code]
+
+
+def test_what_a_locked_draft_added_to_a_published_family_stays_the_leads(app, session, lead,
+                                                                         factory):
+    """Re-optimised, a lead-locked extension of a published family is locked with it; the
+    lead may still take out a newcomer it added, never one who was published."""
+    for i in range(2):
+        factory.volunteer(region=REGION, scheme="wessex:poole", capacity="3",
+                          full_name=f"Anchor {i}")
+    early = [factory.newcomer(region=REGION, scheme="wessex:poole", full_name=f"Early {i}")
+             for i in range(2)]
+    first = run_now(app, session, lead)
+    with app.app_context():
+        runs.publish(session, lead=lead, run_id=first.id)
+    late = factory.newcomer(region=REGION, scheme="wessex:poole", full_name="Late")
+    second = run_now(app, session, lead)  # only published anchors have room
+    extended = family_of(session, second, late)
+    with app.app_context():
+        runs.set_locked(session, lead=lead, run_id=second.id, family_id=extended.id,
+                        locked=True)
+        third = runs.execute_run(session, runs.reoptimise(session, lead=lead,
+                                                          run_id=second.id).id)
+        assert third.status == "draft", third.error
+        assert family_of(session, third, late).code == extended.code
+        check_rules(session, third)
+        runs.remove_member(session, lead=lead, run_id=third.id, person_id_=late.id)
+        published_member = next(p for p in early if family_of(session, third, p))
+        with pytest.raises(ServiceError, match="breaks a family rule"):
+            runs.remove_member(session, lead=lead, run_id=third.id,
+                               person_id_=published_member.id)
+    assert family_of(session, third, late) is None
+
+
+def members_of_family(session, family: Family) -> list:
+    from buddy.services.cohorts import members_of
+
+    return members_of(session, family.id)
+
+
 def test_discard_drops_the_draft_only(app, session, lead, region_people):
     run = run_now(app, session, lead)
     with app.app_context():

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import timedelta
 
 import pytest
 from sqlmodel import func, select
 
+from buddy.messaging.models import Message
 from buddy.models import Person, User
 from tests.factories import mobile, newcomer_form, volunteer_form
 
@@ -152,27 +154,140 @@ def test_bad_volunteer_input_is_explained(client, session, overrides, field_mess
 def test_email_differing_only_in_case_and_spaces_is_one_account(app, session):
     first = app.test_client().post("/join/newcomer", data=newcomer_form(email=" A@NHS.uk"))
     second = app.test_client().post("/join/newcomer", data=newcomer_form(email="a@nhs.uk"))
-    assert first.status_code == 302
-    assert second.status_code == 200
-    assert any("already exists" in e for e in error_summary(second))
+    assert first.status_code == second.status_code == 302
     assert session.exec(select(User.email)).all() == ["a@nhs.uk"]
 
 
 def test_double_clicked_submit_makes_one_account_and_no_error(app, session):
     form = newcomer_form(email="twice@example.org")
-    responses = [app.test_client().post("/join/newcomer", data=form) for _ in range(2)]
-    assert sorted(r.status_code for r in responses) == [200, 302]
+    clients = [app.test_client() for _ in range(2)]
+    responses = [c.post("/join/newcomer", data=form) for c in clients]
+    assert [r.headers["Location"] for r in responses] == ["/join/done"] * 2
     assert count(session, User) == 1 and count(session, Person) == 1
+    # The account the first click made is not warned about the second.
+    assert session.exec(select(Message).where(Message.kind == "signup_attempt")).all() == []
+
+
+def main_content(client) -> str:
+    """What /join/done shows inside <main>, the parts that do not depend on being signed in."""
+    page = client.get("/join/done").get_data(as_text=True)
+    return re.search(r'<main .*?</main>', page, re.S).group(0)
+
+
+def owner_with_an_old_account(factory, session, email: str) -> User:
+    user = factory.user_of(factory.newcomer(email=email))
+    user.created_at -= timedelta(days=30)
+    session.add(user)
+    session.commit()
+    return user
+
+
+@pytest.mark.parametrize("role_url", ["/join/newcomer", "/join/volunteer/buddy"])
+def test_signing_up_with_a_taken_address_answers_the_same_as_a_new_one(
+        app, factory, session, role_url):
+    """Nobody learns from the sign-up whether an address has an account; its owner is told."""
+    owner = owner_with_an_old_account(factory, session, "taken@example.org")
+    form = newcomer_form if role_url.endswith("newcomer") else volunteer_form
+    new_client, taken_client = app.test_client(), app.test_client()
+    new = new_client.post(role_url, data=form(email="fresh@example.org", full_name="Sam Lee"))
+    taken = taken_client.post(role_url, data=form(email=" Taken@Example.org",
+                                                  full_name="Sam Lee"))
+    assert (taken.status_code, taken.headers["Location"]) == (
+        new.status_code, new.headers["Location"]) == (302, "/join/done")
+    assert main_content(taken_client) == main_content(new_client).replace(
+        "fresh@example.org", "taken@example.org")
+    assert "already exists" not in main_content(taken_client)
+    # The taken address is not signed in, and its account is unchanged.
+    assert taken_client.get("/account/").status_code == 302
+    session.expire_all()
+    assert session.exec(select(func.count()).select_from(User)
+                        .where(User.email == "taken@example.org")).one() == 1
+    assert session.get(User, owner.id).password_hash == owner.password_hash
+    notice = session.exec(select(Message).where(Message.kind == "signup_attempt")).one()
+    assert (notice.user_id, notice.to_address, notice.channel) == (
+        owner.id, "taken@example.org", "email")
+    assert "http://localhost/login" in notice.body
+    assert "http://localhost/forgot-password" in notice.body
+
+
+def test_a_taken_address_with_other_mistakes_shows_only_the_mistakes(factory, session, client):
+    owner_with_an_old_account(factory, session, "taken@example.org")
+    response = client.post("/join/newcomer", data=newcomer_form(email="taken@example.org",
+                                                                password="short"))
+    assert response.status_code == 200
+    assert error_summary(response) == ["Password must be at least 10 characters"]
+    assert session.exec(select(Message).where(Message.kind == "signup_attempt")).all() == []
+
+
+def test_warnings_to_the_owner_of_a_taken_address_are_limited(app, factory, session):
+    owner_with_an_old_account(factory, session, "popular@example.org")
+    for _ in range(5):
+        response = app.test_client().post("/join/newcomer",
+                                          data=newcomer_form(email="popular@example.org"))
+        assert response.headers["Location"] == "/join/done"
+    session.expire_all()
+    notices = session.exec(select(Message).where(Message.kind == "signup_attempt")).all()
+    assert len(notices) == 3
 
 
 @pytest.mark.parametrize(
     "name",
-    ["محمد عبد الله", "אברהם כהן", "Nguyễn Thị Ánh", "Chidi 🙂 Okafor", "Zoë O'Brien-Łukasz"],
+    ["محمد عبد الله", "אברהם כהן", "Nguyễn Thị Ánh", "Chidi 🙂 Okafor", "Zoë O'Brien-Łukasz",
+     "王小明", "अर्जुन शर्मा", "ਗੁਰਪ੍ਰੀਤ ਕੌਰ", "சுப்பிரமணியன்", "Dr. J. R. Smith Jr",
+     # ZWNJ in Persian, ZWJ in Malayalam and Devanagari: joiners that shape the letters.
+     "مهر\u200cانگیز", "ശ്രീ\u200dകുമാർ", "क्\u200dष", "Sam 👩\u200d⚕️ Lee"],
 )
 def test_names_in_any_script_are_kept_exactly(client, session, name):
     assert client.post("/join/newcomer", data=newcomer_form(full_name=name)).status_code == 302
     assert session.exec(select(Person.full_name)).one() == name
     assert name in html.unescape(client.get("/account/").get_data(as_text=True))
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("  Ana   María\tLópez  ", "Ana María López"),
+    ("Zoe\u0308", "Zoë"),  # decomposed: stored composed (NFC), so it sorts and matches once
+    ("Ana\u00a0Lopez", "Ana Lopez"),
+    ("Ana\u3000Lopez", "Ana Lopez"),
+])
+def test_names_are_stored_composed_with_single_spaces(client, session, typed, stored):
+    assert client.post("/join/newcomer", data=newcomer_form(full_name=typed)).status_code == 302
+    assert session.exec(select(Person.full_name)).one() == stored
+
+
+INVISIBLE_NAMES = [
+    ("Amina\u2028Yusuf", "one line"),  # line separator
+    ("Amina\u2029Yusuf", "one line"),  # paragraph separator
+    ("\u202eanimA", "text-direction"),  # right-to-left override: shows reversed
+    ("Amina \u202aYusuf\u202c", "text-direction"),
+    ("Amina \u202dYusuf", "text-direction"),
+    ("\u2066Amina\u2069 Yusuf", "text-direction"),  # isolates
+    ("\u2067Amina\u2069", "text-direction"),
+    ("\u2068Amina\u2069", "text-direction"),
+    ("Amina\u200fYusuf", "text-direction"),
+    ("Ami\u200bna", "U+200B"),  # zero-width space
+    ("\ufeffAmina", "U+FEFF"),
+    ("Ami\u00adna", "U+00AD"),  # soft hyphen
+    ("\u00ad", "U+00AD"),
+    ("Amina\u2060", "U+2060"),  # word joiner
+    ("\u200dAmina", "U+200D"),  # a joiner at an edge joins nothing
+    ("Amina \u200c Yusuf", "U+200C"),
+    ("\u3164", "U+3164"),  # Hangul filler: a letter that draws nothing
+    ("   ", "Enter your full name"),
+    ("\u3000\u00a0", "Enter your full name"),
+    ("\u200b\u200b", "U+200B"),
+    ("\U000e0041mina", "U+E0041"),  # tag character
+    ("\ue000Amina", "U+E000"),  # private use
+    ("123 456", "in letters"),
+]
+
+
+@pytest.mark.parametrize(("name", "message"), INVISIBLE_NAMES)
+def test_invisible_or_reordering_names_are_refused_with_a_reason(client, session, name,
+                                                                 message):
+    response = client.post("/join/newcomer", data=newcomer_form(full_name=name))
+    assert response.status_code == 200
+    assert any(message in e for e in error_summary(response)), error_summary(response)
+    assert count(session, User) == 0
 
 
 def test_markup_in_any_field_is_shown_as_text_never_run(client, session):
@@ -199,3 +314,25 @@ def test_signup_page_is_built_for_phones(client):
 
 def test_unknown_volunteer_role_is_not_found(client):
     assert client.get("/join/volunteer/admin").status_code == 404
+
+
+def test_a_taken_address_costs_the_same_password_hash_as_a_new_one(app, factory, session,
+                                                                    monkeypatch):
+    """Hashing the password is most of a sign-up's time: a taken address must not skip it.
+
+    Counts argon2's own hash calls (the real ones still run).
+    """
+    from argon2 import PasswordHasher
+
+    owner_with_an_old_account(factory, session, "taken@example.org")
+    hashes: list[str] = []
+    real_hash = PasswordHasher.hash
+
+    def counted(self, password, **kw):
+        hashes.append(password)
+        return real_hash(self, password, **kw)
+
+    monkeypatch.setattr(PasswordHasher, "hash", counted)
+    app.test_client().post("/join/newcomer", data=newcomer_form(email="fresh@example.org"))
+    app.test_client().post("/join/newcomer", data=newcomer_form(email="taken@example.org"))
+    assert len(hashes) == 2

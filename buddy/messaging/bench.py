@@ -17,12 +17,13 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 
 NOW = datetime(2027, 9, 1, 12, 0, tzinfo=UTC)
+BENCH_NUMBER = "+447400123456"
 CHANNEL_MIX = ("sms", "sms", "whatsapp", "email", "email")  # 40% SMS, 20% WhatsApp
 # At NOW (12:00 UTC) all three are inside the 09:00-19:00 sending window.
 MEMBER_ZONES = ("Europe/London", "Asia/Kolkata", "Europe/Berlin")
@@ -55,7 +56,7 @@ def fill(database_url: str, count: int, *, now: datetime = NOW, members: bool = 
     re-checks (status, confirmed email, sending window) run on every row.
     """
     from buddy.db import build_engine
-    from buddy.messaging.models import Message
+    from buddy.messaging.models import InboundMessage, Message
     from buddy.models import Person, User
 
     engine = build_engine(database_url)
@@ -85,7 +86,7 @@ def fill(database_url: str, count: int, *, now: datetime = NOW, members: bool = 
             row = {
                 "user_id": user_id, "channel": channel, "kind": "bench",
                 "subject": str(n), "title": f"Bench message {n}",
-                "to_address": f"b{n}@example.org" if channel == "email" else "+447400123456",
+                "to_address": f"b{n}@example.org" if channel == "email" else BENCH_NUMBER,
                 "body": f"Hello, this is benchmark message {n}.", "due_at": now,
                 "status": "pending", "attempts": 0, "created_at": now, "updated_at": now,
             }
@@ -96,6 +97,13 @@ def fill(database_url: str, count: int, *, now: datetime = NOW, members: bool = 
             rows.append(row)
         for start in range(0, len(rows), 5000):
             conn.execute(sa.insert(Message), rows[start:start + 5000])
+        if "whatsapp" in channels:
+            # The number wrote an hour ago: its WhatsApp session is open, so the messages go
+            # as free text (outside one only a registered template may go).
+            conn.execute(sa.insert(InboundMessage), [{
+                "message_sid": "SMbench", "channel": "whatsapp", "body": "Hello",
+                "from_address": f"whatsapp:{BENCH_NUMBER}", "meaning": "unclear",
+                "received_at": now - timedelta(hours=1)}])
         all_ids = [row[0] for row in conn.execute(sa.select(Message.id))]
     engine.dispose()
     return all_ids

@@ -143,12 +143,17 @@ def next_window_start(now: datetime, tz: str | None, cadence: Cadence) -> dateti
 # --- Channels and addresses -----------------------------------------------------------------
 
 def channel_for(person: Person) -> str:
-    """The channel `person` gets messages on: the one they chose and agreed to, else email."""
+    """The channel `person` gets messages on: the one they chose and agreed to, else email.
+
+    A text goes only to a number its holder has confirmed with a code
+    (services/phone_verification.py): an unconfirmed number may be someone else's.
+    """
     enabled = enabled_channels(current_app.config)
     if (
         person.channel in TWILIO_CHANNELS
         and person.channel in enabled
         and person.phone
+        and person.phone_verified_at is not None
         and not person.sms_opted_out
     ):
         return person.channel

@@ -1,18 +1,30 @@
-"""Channels behind one small interface: `send(message, body) -> Outcome`.
+"""Channels behind one small interface: `send(message, body, content=None) -> Outcome`.
 
-Email over SMTP, SMS and WhatsApp through Twilio's own client, and a log channel for
-development without settings. Each channel sorts every failure into one of four outcomes
-(RELIABILITY.md, Outbox): sent, failed (permanent), retry, uncertain (the provider may have it).
+Email over SMTP, SMS and WhatsApp through Twilio's own client (`content`: a WhatsApp
+template sent through the Content API), and a log channel for development without settings.
+Each channel sorts every failure into one of four outcomes (RELIABILITY.md, Outbox): sent,
+failed (permanent), retry, uncertain (the provider may have it). Anything wrong with the one
+message (its address, its subject, its text, its number) is a failure with a plain reason.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
+import re
 import smtplib
 import ssl
-from dataclasses import dataclass
+import string
+import tomllib
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email import errors as email_errors
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
+from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -23,16 +35,20 @@ from twilio.rest import Client
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from buddy.messaging.models import Message
-from buddy.settings import enabled_channels
+from buddy.settings import CONFIG_DIR, enabled_channels
 
 log = logging.getLogger(__name__)
 
 SENT, FAILED, RETRY, UNCERTAIN = "sent", "failed", "retry", "uncertain"
 TWILIO_API = "https://api.twilio.com"
 TIMEOUT_S = 10
-# Twilio errors that will never succeed on a retry of the same message.
+# Twilio errors that will never succeed on a retry of the same message: 21655 unknown
+# ContentSid, 21656 ContentVariables invalid, 63016 free text outside WhatsApp's 24 hours.
 OPTED_OUT = 21610
-PERMANENT_TWILIO = {21211, 21212, 21408, 21606, 21612, 21614, 21610, 63003, 63016}
+PERMANENT_TWILIO = {21211, 21212, 21408, 21606, 21612, 21614, 21610, 21655, 21656, 63003,
+                    63016}
+# What Twilio takes as a To number: E.164 (the sign-up stores numbers so).
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 @dataclass
@@ -45,10 +61,19 @@ class Outcome:
     code: str | None = None
 
 
+@dataclass
+class Content:
+    """A WhatsApp template to send instead of free text: its content SID and variables."""
+
+    sid: str
+    variables: dict[str, str] = field(default_factory=dict)  # {"1": ..., "2": ...}
+    text: str = ""  # which text of config/messages.toml it carries
+
+
 class Channel(Protocol):
     name: str
 
-    def send(self, message: Message, body: str) -> Outcome: ...
+    def send(self, message: Message, body: str, content: Content | None = None) -> Outcome: ...
 
     def close(self) -> None: ...
 
@@ -62,9 +87,13 @@ class LogChannel:
     def __init__(self, name: str):
         self.name = name
 
-    def send(self, message: Message, body: str) -> Outcome:
-        log.info("[%s log channel] to %s: %s\n%s", self.name, message.to_address,
-                 message.title, body)
+    def send(self, message: Message, body: str, content: Content | None = None) -> Outcome:
+        if content is not None:
+            log.info("[%s log channel] to %s: template %s (%s) %s", self.name,
+                     message.to_address, content.sid, content.text, content.variables)
+        else:
+            log.info("[%s log channel] to %s: %s\n%s", self.name, message.to_address,
+                     message.title, body)
         return Outcome(SENT, provider_id=f"log-{self.name}-{message.id}")
 
     def close(self) -> None:
@@ -72,6 +101,68 @@ class LogChannel:
 
 
 # --- Email ---------------------------------------------------------------------------------
+
+class BadAddress(ValueError):
+    """An email address that can never be sent to; the message says why."""
+
+
+# Characters that end or break a header line: CR, LF, and Unicode's own line and paragraph
+# separators (the email package refuses them all, with a message about CR/LF only).
+_LINE_BREAKS = {"\r", "\n", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"}
+
+
+def _codepoint(char: str) -> str:
+    return f"U+{ord(char):04X}"
+
+
+def _header_problem(value: str) -> str | None:
+    """Why `value` cannot be an email header, or None when it can."""
+    for char in value:
+        if char in _LINE_BREAKS:
+            return f"contains a line break ({_codepoint(char)})"
+        if unicodedata.category(char) in ("Cc", "Cs"):
+            return f"contains a control character ({_codepoint(char)})"
+    return None
+
+
+def _bad_character(exc: UnicodeError) -> str:
+    bad = getattr(exc, "object", "")[getattr(exc, "start", 0):getattr(exc, "end", 0)]
+    if isinstance(bad, str) and bad:
+        kind = "an unpaired surrogate" if unicodedata.category(bad[0]) == "Cs" else "a character"
+        return f"{kind} ({_codepoint(bad[0])})"
+    return "a character that cannot be encoded"
+
+
+def mail_address(address: str) -> tuple[str, bool]:
+    """The address to send to, and whether it needs SMTPUTF8 (a non-ASCII local part).
+
+    A non-ASCII domain alone goes as IDNA (xn--...), which every server takes.
+    :raises BadAddress: the address can never work, with the reason.
+    """
+    problem = _header_problem(address)
+    if problem or any(char.isspace() for char in address):
+        raise BadAddress(f"The email address {problem or 'contains a space'}: correct it")
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain:
+        raise BadAddress("The email address is not of the form name@domain: correct it")
+    utf8 = not local.isascii()
+    if not domain.isascii() and not utf8:
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            utf8 = True  # not expressible in IDNA 2003: the server must take it as UTF-8
+    # RFC 6531 allows any non-ASCII character where a letter may stand: check the rest of
+    # the syntax with the email package, each non-ASCII character read as a letter. With
+    # SMTPUTF8 the address goes exactly as the person typed it.
+    probe = re.sub(r"[^\x00-\x7f]", "a", f"{local}@{domain}")
+    try:
+        parsed = Address(addr_spec=probe)
+    except (ValueError, IndexError, email_errors.MessageError) as exc:
+        raise BadAddress(f"The email package refuses this address ({exc}): correct it") from None
+    if parsed.addr_spec != probe:
+        raise BadAddress("The email address is not a plain name@domain: correct it")
+    return f"{local}@{domain}", utf8
+
 
 class EmailChannel:
     """Plain SMTP, one message per recipient, one connection reused for a dispatch pass."""
@@ -118,10 +209,14 @@ class EmailChannel:
         if smtp is not None:
             smtp.close()
 
-    def build(self, message: Message, body: str) -> EmailMessage:
+    def build(self, message: Message, body: str, to: str) -> EmailMessage:
+        """The email for `message` to the checked address `to`.
+
+        :raises ValueError: a header the email package refuses (CR/LF and other line breaks).
+        """
         email = EmailMessage()  # its header checks refuse CR/LF injection in any field
         email["From"] = self.mail_from
-        email["To"] = message.to_address
+        email["To"] = to
         email["Subject"] = message.title
         domain = self.mail_from.rsplit("@", 1)[-1].strip("> ") or "localhost"
         # One Message-ID per outbox row: were a row ever delivered twice, mail systems and
@@ -131,12 +226,30 @@ class EmailChannel:
         email.set_content(body, cte="quoted-printable" if not body.isascii() else None)
         return email
 
-    def send(self, message: Message, body: str) -> Outcome:
+    def send(self, message: Message, body: str, content: Content | None = None) -> Outcome:
+        # Everything that can be wrong with this one message is found before the server is
+        # spoken to, and fails it with a reason; nothing here may stop the dispatch pass.
         try:
-            email = self.build(message, body)
-        except (ValueError, TypeError) as exc:
+            to, utf8 = mail_address(message.to_address)
+        except BadAddress as exc:
+            return Outcome(FAILED, error=str(exc))
+        problem = _header_problem(message.title)
+        if problem:
+            return Outcome(FAILED, error=f"The email subject {problem}: fix the title or the "
+                                         "name it comes from")
+        try:
+            email = self.build(message, body, to)
+            envelope_from = (email["From"].addresses[0].addr_spec
+                             if email["From"].addresses else "")
+            utf8 = utf8 or not envelope_from.isascii()
+            # Encoded now, not during DATA: a body that cannot be encoded (an unpaired
+            # surrogate) fails here, before any command reaches the server.
+            data = email.as_bytes(policy=SMTP_POLICY.clone(utf8=True) if utf8 else SMTP_POLICY)
+        except UnicodeError as exc:
+            return Outcome(FAILED, error="Cannot encode the email: the text contains "
+                                         f"{_bad_character(exc)}, which no email can carry")
+        except (ValueError, TypeError, IndexError, LookupError, email_errors.MessageError) as exc:
             return Outcome(FAILED, error=f"Cannot build the email: {exc}")
-        envelope_from = email["From"].addresses[0].addr_spec if email["From"].addresses else ""
         # Up to the end of RCPT nothing is delivered: any failure there is safe to retry.
         for fresh in (False, True):
             try:
@@ -144,11 +257,20 @@ class EmailChannel:
                     self._smtp = self._connect()
                     fresh = True
                 smtp = self._smtp
-                code, reply = smtp.mail(envelope_from)
+                options: list[str] = []
+                if utf8:
+                    if not smtp.has_extn("smtputf8"):
+                        return Outcome(FAILED, error=(
+                            "This internationalised address needs a mail server that offers "
+                            "SMTPUTF8, and ours does not: ask the person for another address "
+                            "or use a server with SMTPUTF8"))
+                    options = ["SMTPUTF8"] + (["BODY=8BITMIME"] if smtp.has_extn("8bitmime")
+                                              else [])
+                code, reply = smtp.mail(envelope_from, options)
                 if code != 250:
                     self._reset()
                     return self._refused(code, reply, "sender")
-                code, reply = smtp.rcpt(message.to_address)
+                code, reply = smtp.rcpt(to)
                 if code not in (250, 251):
                     self._reset()
                     return self._refused(code, reply, "recipient")
@@ -161,7 +283,7 @@ class EmailChannel:
                 self._drop()
                 return Outcome(RETRY, error=f"Mail server unreachable: {exc or type(exc).__name__}")
         try:
-            code, reply = smtp.data(email.as_bytes(policy=SMTP_POLICY))
+            code, reply = smtp.data(data)
             if code != 250:  # the reply to the message itself: smtplib does not raise
                 self._reset()
                 return self._refused(code, reply, "message")
@@ -238,11 +360,24 @@ class TwilioChannel:
         self.from_ = from_
         self.status_callback = status_callback
 
-    def send(self, message: Message, body: str) -> Outcome:
-        to = message.to_address
+    def send(self, message: Message, body: str, content: Content | None = None) -> Outcome:
+        """Free text, or the WhatsApp template `content` (Twilio's Content API) when given."""
+        to = message.to_address or ""
+        if not E164.fullmatch(to.removeprefix("whatsapp:")):
+            return Outcome(FAILED, error="The phone number is not in international format "
+                                         "(+ and 7 to 15 digits): correct the person's number")
         if self.name == "whatsapp" and not to.startswith("whatsapp:"):
             to = f"whatsapp:{to}"
-        kwargs = {"to": to, "from_": self.from_, "body": body}
+        kwargs: dict = {"to": to, "from_": self.from_}
+        if content is not None:
+            kwargs.update(content_sid=content.sid,
+                          content_variables=json.dumps(content.variables, ensure_ascii=False))
+        else:
+            kwargs["body"] = body
+        try:
+            "".join(str(v) for v in kwargs.values()).encode("utf-8")
+        except UnicodeError as exc:
+            return Outcome(FAILED, error=f"Cannot send the text: it contains {_bad_character(exc)}")
         if self.status_callback is not None:
             kwargs["status_callback"] = self.status_callback(message)
         try:
@@ -267,6 +402,82 @@ class TwilioChannel:
 
     def close(self) -> None:
         self.http.close()
+
+
+# --- WhatsApp templates (config/whatsapp.toml) ------------------------------------------------
+
+# Twilio content SIDs: "HX" and 32 hexadecimal digits.
+CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
+# The texts in config/messages.toml are English; their templates are registered in English.
+LANGUAGE = "en"
+
+
+class NoTemplate(Exception):
+    """No WhatsApp template can carry this message; the message says why and what to fix."""
+
+
+def templates_path(config: Mapping) -> Path:
+    """The WhatsApp templates file: BUDDY_WHATSAPP_TEMPLATES, else config/whatsapp.toml."""
+    return Path(str(config.get("BUDDY_WHATSAPP_TEMPLATES") or CONFIG_DIR / "whatsapp.toml"))
+
+
+@functools.cache
+def whatsapp_templates(path: Path) -> dict:
+    """The parsed templates file: {"templates": {text: {language: {content_sid, variables}}}}."""
+    with open(path, "rb") as fh:
+        return tomllib.load(fh)
+
+
+@functools.cache
+def _pattern(text: str) -> re.Pattern:
+    """A regular expression that reads the values back out of `text` once filled in."""
+    parts, seen = [], set()
+    for literal, name, _spec, _conversion in string.Formatter().parse(text):
+        parts.append(re.escape(literal))
+        if name is None:
+            continue
+        parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>.+?)")
+        seen.add(name)
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def _variable(value: str) -> str:
+    # WhatsApp refuses a template variable with a line break, a tab or more than four
+    # spaces in a row, and Twilio one that is empty (error 21656): one space for any run.
+    return " ".join(value.split())
+
+
+def whatsapp_content(*, kind: str, body: str, texts: Mapping[str, Mapping[str, str]],
+                     templates: Mapping, language: str = LANGUAGE) -> Content:
+    """The template that carries `body` (a message of `kind`), with its variables filled in.
+
+    The body was rendered from one text of config/messages.toml (`kind` itself, or
+    `kind_<variant>`); the values are read back from it and put in the order the template
+    registered with Twilio numbers them ({{1}}, {{2}} ...).
+    :raises NoTemplate: no template for the kind, or none whose text gives this body.
+    """
+    by_text = templates.get("templates", {})
+    names = [name for name in texts if name == kind or name.startswith(f"{kind}_")]
+    candidates = [name for name in names if language in by_text.get(name, {})]
+    if not candidates:
+        raise NoTemplate(f"No WhatsApp template for {kind} ({language}) in "
+                         "config/whatsapp.toml: register one with Twilio and add its SID")
+    for name in candidates:
+        found = _pattern(texts[name]["text"]).fullmatch(body)
+        if found is None:
+            continue
+        entry = by_text[name][language]
+        values = {key: _variable(value) for key, value in found.groupdict().items()}
+        missing = [v for v in entry.get("variables", []) if not values.get(v)]
+        if missing:
+            raise NoTemplate(f"The WhatsApp template for {name} needs {', '.join(missing)}, "
+                             "which this message does not have")
+        return Content(sid=entry["content_sid"], text=name,
+                       variables={str(n): values[v]
+                                  for n, v in enumerate(entry.get("variables", []), 1)})
+    raise NoTemplate(f"This {kind} message does not match the text of its WhatsApp template "
+                     f"({', '.join(candidates)}): was config/messages.toml changed after it "
+                     "was queued?")
 
 
 def build_channels(config, status_callback=None) -> dict[str, Channel]:

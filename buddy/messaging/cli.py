@@ -53,7 +53,7 @@ def scheduler_command(interval: int) -> None:
     from buddy.messaging.dispatch import dispatch
 
     app = current_app._get_current_object()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # Logging (JSON lines to standard error) is set up at the process's start (buddy.cli).
     log = logging.getLogger("buddy.scheduler")
 
     def run_pass() -> None:
@@ -64,7 +64,7 @@ def scheduler_command(interval: int) -> None:
                 log.exception("dispatch pass failed")
                 return
             if counts:
-                log.info("dispatch: %s", dict(counts))
+                log.info("dispatch", extra={"counts": dict(counts)})
 
     scheduler = BlockingScheduler(timezone=UTC)
     scheduler.add_job(run_pass, "interval", seconds=interval, id="dispatch",

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -20,7 +21,17 @@ from sqlmodel import Session, select
 from buddy import db
 from buddy.links import public_url
 from buddy.messaging import cadence, tokens
-from buddy.messaging.channels import OPTED_OUT, RETRY, Channel, Outcome, build_channels
+from buddy.messaging.channels import (
+    OPTED_OUT,
+    RETRY,
+    Channel,
+    NoTemplate,
+    Outcome,
+    build_channels,
+    templates_path,
+    whatsapp_content,
+    whatsapp_templates,
+)
 from buddy.messaging.channels import SENT as OUT_SENT
 from buddy.messaging.models import (
     CANCELLED,
@@ -32,6 +43,7 @@ from buddy.messaging.models import (
     UNCERTAIN,
     CheckIn,
     Flag,
+    InboundMessage,
     Message,
 )
 from buddy.models import Person, utcnow
@@ -46,6 +58,11 @@ MAX_DELAY = timedelta(hours=6)
 STUCK_AFTER = timedelta(minutes=10)
 # Cadence emails wait for the address to be confirmed; look again after this long.
 CONFIRM_WAIT = timedelta(hours=1)
+# WhatsApp allows free text for 24 hours after the person's last message; the margin keeps
+# a text that waits a few minutes in Twilio's queue inside them.
+WHATSAPP_SESSION = timedelta(hours=24)
+SESSION_MARGIN = timedelta(minutes=5)
+provider_log = logging.getLogger("buddy.provider")
 
 
 def backoff(attempts: int) -> timedelta:
@@ -90,6 +107,10 @@ def dispatch(
                     break
                 try:
                     counts[_process(session, message_id, clock(), channels)] += 1
+                except (sa.exc.OperationalError, sa.exc.InterfaceError):
+                    raise  # the database is away: the pass cannot go on; the row recovers
+                except Exception as exc:  # one message, whatever it holds, never stops the pass
+                    counts[_failed_alone(session, message_id, exc, clock())] += 1
                 finally:
                     session.expunge_all()
     finally:
@@ -97,6 +118,35 @@ def dispatch(
             for channel in channels.values():
                 channel.close()
     return +counts
+
+
+def _failed_alone(session: Session, message_id: int, exc: Exception, now: datetime) -> str:
+    """Fail the one message whose building or sending raised; the pass goes on.
+
+    Whatever went wrong belongs to this message (its address, its text, a channel that
+    choked on it), so it is failed with the reason, like any other permanent failure.
+    """
+    session.rollback()
+    log.exception("message %s could not be sent", message_id)
+    reason = f"Could not be sent ({type(exc).__name__}: {exc})"[:500]
+    message = session.get(Message, message_id, populate_existing=True)
+    if message is None or message.status != SENDING:
+        session.rollback()
+        return "failed"
+    person = session.get(Person, message.person_id) if message.person_id else None
+    try:
+        return _record(session, message, person, Outcome(FAILED, error=reason), now)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError):
+        raise
+    except Exception:  # even the follow-up failed: the row is failed all the same
+        session.rollback()
+        log.exception("message %s: its failure could not be followed up", message_id)
+        session.execute(
+            sa.update(Message).where(Message.id == message_id, Message.status == SENDING)
+            .values(status=FAILED, last_error=reason, updated_at=now)
+        )
+        session.commit()
+        return "failed"
 
 
 def _recover_stuck(session: Session, now: datetime) -> tuple[int, int]:
@@ -233,13 +283,80 @@ def _process(session: Session, message_id: int, now: datetime,
         session.commit()
         if message.channel == "email":
             body += _answer_links(check_in, person)
+    content = None
+    if message.channel == "whatsapp" and not whatsapp_session_open(
+            session, message.to_address, now):
+        # Outside the 24 hours after the person's last message WhatsApp takes only an
+        # approved template: free text would fail with 63016 (decided now, not at queueing,
+        # as the row may have waited for days).
+        try:
+            content = whatsapp_content(
+                kind=message.kind, body=body, texts=cadence.texts(),
+                templates=whatsapp_templates(templates_path(current_app.config)))
+        except NoTemplate as exc:
+            return _record(session, message, person, Outcome(FAILED, error=str(exc)), now)
     # One short commit before the network call: from here on a crash leaves the row
     # uncertain (the provider may have it); before it, the row is simply queued again.
     session.execute(sa.update(Message).where(Message.id == message.id, Message.status == SENDING)
                     .values(handed_at=now))
     session.commit()
-    outcome = channel.send(message, body)
-    return _record(session, message, person, outcome, now)
+    started = time.perf_counter()
+    try:
+        outcome = channel.send(message, body, content)
+    except Exception:
+        _log_call(message, "error", started)
+        raise
+    _log_call(message, outcome.status, started, code=outcome.code)
+    try:
+        return _record(session, message, person, outcome, now)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError):
+        raise
+    except Exception:  # the follow-up (check-in, fallback, flag) failed, not the send
+        session.rollback()
+        log.exception("message %s: its outcome could not be followed up", message.id)
+        return _record_bare(session, message, outcome, now)
+
+
+def _record_bare(session: Session, message: Message, outcome: Outcome, now: datetime) -> str:
+    """The provider's outcome alone, without its follow-up: a sent message stays sent (a
+    failed one would fall back to email and reach the person twice)."""
+    status = {OUT_SENT: SENT, RETRY: PENDING}.get(outcome.status, outcome.status)
+    values: dict = {"status": status, "updated_at": now, "error_code": outcome.code,
+                    "last_error": f"{outcome.error or 'Sent'}; recording it failed (see the log)"}
+    if status == SENT:
+        values.update(sent_at=now, provider_id=outcome.provider_id)
+    elif status == PENDING:
+        values["next_attempt_at"] = now + backoff(message.attempts)
+    session.execute(sa.update(Message).where(Message.id == message.id,
+                                             Message.status == SENDING).values(**values))
+    session.commit()
+    return "retry" if status == PENDING else status
+
+
+def _log_call(message: Message, outcome: str, started: float, code: str | None = None) -> None:
+    # One line per provider call, for operators: never the address, the text or a name.
+    provider_log.info("provider_call", extra={
+        "kind": message.kind, "channel": message.channel, "outcome": outcome,
+        "ms": round((time.perf_counter() - started) * 1000, 1), "message_id": message.id,
+        "code": code,
+    })
+
+
+def whatsapp_session_open(session: Session, number: str, now: datetime) -> bool:
+    """True when `number` wrote to us on WhatsApp recently enough for free text now."""
+    number = number.removeprefix("whatsapp:")
+    last = session.exec(
+        select(sa.func.max(InboundMessage.received_at)).where(
+            InboundMessage.channel == "whatsapp",
+            InboundMessage.from_address == f"whatsapp:{number}",
+            InboundMessage.received_at <= now,
+        )
+    ).one()
+    if last is None:
+        return False
+    if last.tzinfo is None:  # SQLite hands back naive datetimes for aggregates
+        last = last.replace(tzinfo=UTC)
+    return now - last < WHATSAPP_SESSION - SESSION_MARGIN
 
 
 def _check_in_for(session: Session, message: Message, person: Person) -> CheckIn:

@@ -1,4 +1,4 @@
-"""Messaging tables: the outbox, check-ins and their answers, inbound replies, flags."""
+"""Messaging tables: the outbox, check-ins and answers, inbound replies, flags, phone codes."""
 
 from __future__ import annotations
 
@@ -117,13 +117,46 @@ class InboundMessage(SQLModel, table=True):
     channel: str = Field(max_length=10)  # sms | whatsapp
     from_address: str = Field(max_length=64)
     body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    # ok | call | stop | start | help | unclear | unknown_sender
+    # ok | call | stop | start | help | unclear (unknown_sender on rows from before 0006)
     meaning: str = Field(max_length=16)
     check_in_id: int | None = Field(
         default=None,
         sa_column=sa.Column(sa.Integer, sa.ForeignKey("check_ins.id", ondelete="SET NULL")),
     )
     received_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    # A text from a number without exactly one verified owner has no person: it waits in the
+    # admin's queue (/admin/replies) until an admin marks it handled.
+    handled_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    handled_by: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey(
+            "users.id", ondelete="SET NULL", name="fk_inbound_messages_handled_by_users")),
+    )
+
+
+class PhoneCode(SQLModel, table=True):
+    """The live code that proves a person holds `phone`: one per person, only its HMAC stored.
+
+    Single use, it expires, allows a few wrong tries, and a new one is throttled
+    (buddy/services/phone_verification.py).
+    """
+
+    __tablename__ = "phone_codes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("people.id", ondelete="CASCADE"),
+                            unique=True, nullable=False)
+    )
+    phone: str = Field(max_length=20)  # the E.164 number the code was sent to
+    # HMAC-SHA256 of the code keyed by the app's secret; None once used or given up.
+    code_hash: str | None = Field(default=None, max_length=64)
+    expires_at: datetime = Field(sa_column=_utc_column())
+    attempts: int = Field(default=0)  # wrong tries on the live code
+    sent_at: datetime = Field(sa_column=_utc_column())  # the latest code
+    # Codes sent since window_start: at most a few an hour.
+    sends: int = Field(default=1)
+    window_start: datetime = Field(sa_column=_utc_column())
 
 
 class Flag(SQLModel, table=True):

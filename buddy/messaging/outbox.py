@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -27,6 +28,13 @@ def _insert_new(dialect: str) -> sa.Insert:
     return (insert(Message)
             .on_conflict_do_nothing(index_elements=["user_id", "channel", "kind", "subject"])
             .returning(Message))
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(text: str) -> str:
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 def enqueue(
@@ -54,6 +62,10 @@ def enqueue(
     subject): re-planning a family then costs no query per unchanged message.
     """
     now = utcnow()
+    # A lone surrogate (text decoded with surrogateescape somewhere) is refused by both
+    # databases and every provider, NUL by PostgreSQL: each becomes U+FFFD here rather than
+    # failing the caller's whole transaction (a family publication with one odd name in it).
+    title, body, to_address = (_storable(title), _storable(body), _storable(to_address))
     if known is not None:
         existing = known.get((channel, kind, subject))
     else:

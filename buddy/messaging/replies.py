@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from buddy.messaging import cadence, tokens
 from buddy.messaging.dispatch import message_failed
 from buddy.messaging.models import (
+    CANCELLED,
     FAILED,
     PENDING,
     SENDING,
@@ -22,7 +23,7 @@ from buddy.messaging.models import (
     Message,
 )
 from buddy.models import Person, User, utcnow
-from buddy.services import audit
+from buddy.services import NotFound, audit, phone_verification
 
 # Twilio acts on these itself and still forwards them (RELIABILITY.md, Twilio).
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
@@ -50,10 +51,22 @@ def meaning_of(body: str) -> str:
     return "unclear"
 
 
-def _person_by_phone(session: Session, number: str) -> Person | None:
-    return session.exec(
-        select(Person).where(Person.phone == number).order_by(Person.id.desc())
-    ).first()
+def verified_owner(session: Session, number: str) -> Person | None:
+    """The one person who has verified `number`, or None (nobody, or, were it ever so, several).
+
+    Only that person's record may be touched by a text from the number: anyone else can type
+    any number into a form (RELIABILITY.md item 19).
+    """
+    owners = session.exec(
+        select(Person).where(Person.phone == number, Person.phone_verified_at.is_not(None))
+        .limit(2)
+    ).all()
+    return owners[0] if len(owners) == 1 else None
+
+
+def _people_with_number(session: Session, number: str) -> list[Person]:
+    return list(session.exec(select(Person).where(Person.phone == number)
+                             .order_by(Person.id)).all())
 
 
 def _latest_check_in(session: Session, person: Person) -> CheckIn | None:
@@ -91,14 +104,17 @@ def answer_check_in(session: Session, check_in: CheckIn, person: Person, answer:
 def receive_text(session: Session, *, sid: str, from_: str, body: str) -> InboundMessage | None:
     """Store an inbound SMS or WhatsApp message once and act on it; None when already stored.
 
-    Commits. 1 and 2 answer the latest check-in; 2, HELP and anything unrecognised raise a
-    flag; STOP and START set and clear our own opt-out.
+    Commits. From the number's one verified owner: 1 and 2 answer their latest check-in; 2,
+    HELP and anything unrecognised raise a flag. From any other number the text waits in the
+    admin's queue and touches nobody's record. STOP and START act on the number, whoever
+    sent them: our own opt-out is set or cleared for every person with that number (Twilio
+    blocks texts to it after STOP, and we must not text it either), and nothing else.
     """
     channel = "whatsapp" if from_.startswith("whatsapp:") else "sms"
     number = from_.removeprefix("whatsapp:")
-    person = _person_by_phone(session, number)
-    meaning = meaning_of(body) if person is not None else "unknown_sender"
-    inbound = InboundMessage(message_sid=sid, person_id=person.id if person else None,
+    owner = verified_owner(session, number) if number else None
+    meaning = meaning_of(body)
+    inbound = InboundMessage(message_sid=sid, person_id=owner.id if owner else None,
                              channel=channel, from_address=from_[:64], body=body or "",
                              meaning=meaning)
     session.add(inbound)
@@ -107,20 +123,63 @@ def receive_text(session: Session, *, sid: str, from_: str, body: str) -> Inboun
     except sa.exc.IntegrityError:
         session.rollback()  # a redelivered webhook: stored the first time
         return None
-    if person is not None:
-        check_in = _latest_check_in(session, person)
+    if meaning in ("stop", "start"):
+        for person in _people_with_number(session, number) if number else []:
+            set_opt_out(session, person, meaning == "stop")
+    elif owner is not None:
+        check_in = _latest_check_in(session, owner)
         if meaning in ("ok", "call") and check_in is not None:
             inbound.check_in_id = check_in.id
-            answer_check_in(session, check_in, person, meaning, channel)
+            answer_check_in(session, check_in, owner, meaning, channel)
         elif meaning == "call":
-            raise_flag(session, person, "asked_for_call", body)
+            raise_flag(session, owner, "asked_for_call", body)
         elif meaning == "help":
-            raise_flag(session, person, "help", body)
+            raise_flag(session, owner, "help", body)
         elif meaning == "unclear":
-            raise_flag(session, person, "unclear_reply", body, check_in=None)
-        elif meaning in ("stop", "start"):
-            set_opt_out(session, person, meaning == "stop")
+            raise_flag(session, owner, "unclear_reply", body, check_in=None)
     session.commit()
+    return inbound
+
+
+def reply_queue(session: Session, *, handled: bool = False,
+                limit: int = 200) -> list[tuple[InboundMessage, int, int]]:
+    """Texts from numbers without one verified owner, oldest first (handled: newest first).
+
+    Each with how many people have the number and how many of them verified it.
+    """
+    query = select(InboundMessage).where(InboundMessage.person_id.is_(None)).limit(limit)
+    if handled:
+        query = query.where(InboundMessage.handled_at.is_not(None)).order_by(
+            InboundMessage.handled_at.desc(), InboundMessage.id.desc())
+    else:
+        query = query.where(InboundMessage.handled_at.is_(None)).order_by(
+            InboundMessage.received_at, InboundMessage.id)
+    items = list(session.exec(query).all())
+    numbers = {m.from_address.removeprefix("whatsapp:") for m in items}
+    holders: dict[str, tuple[int, int]] = {}
+    if numbers:
+        for phone, count, verified in session.execute(
+            select(Person.phone, sa.func.count(), sa.func.count(Person.phone_verified_at))
+            .where(Person.phone.in_(numbers)).group_by(Person.phone)
+        ):
+            holders[phone] = (count, verified)
+    return [(m, *holders.get(m.from_address.removeprefix("whatsapp:"), (0, 0))) for m in items]
+
+
+def mark_reply_handled(session: Session, *, reply_id: int, actor: User) -> InboundMessage:
+    """Take a queued text off the admin's queue. Commits.
+
+    :raises NotFound: no such text, or one that went to its sender's record (not queued).
+    """
+    inbound = session.get(InboundMessage, reply_id)
+    if inbound is None or inbound.person_id is not None:
+        raise NotFound()
+    if inbound.handled_at is None:
+        inbound.handled_at, inbound.handled_by = utcnow(), actor.id
+        session.add(inbound)
+        audit.record(session, actor=actor, action="reply_handled",
+                     detail={"inbound_id": inbound.id})
+        session.commit()
     return inbound
 
 
@@ -133,6 +192,14 @@ def set_opt_out(session: Session, person: Person, opted_out: bool) -> None:
     session.add(person)
     audit.record(session, actor=None, action="texts_stopped" if opted_out else "texts_started",
                  region=person.region, person_id=person.id)
+    if opted_out:
+        # A code still waiting would go to a number that said STOP (and fail with 21610).
+        session.execute(
+            sa.update(Message).where(Message.person_id == person.id,
+                                     Message.kind == phone_verification.KIND,
+                                     Message.status == PENDING)
+            .values(status=CANCELLED, updated_at=utcnow(), last_error="Opted out of texts")
+        )
     cadence.person_changed(session, person)
 
 

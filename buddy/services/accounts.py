@@ -12,15 +12,18 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlmodel import Session, select
 
-from buddy import passwords
+from buddy import passwords, states
 from buddy.links import public_url
 from buddy.messaging import cadence, outbox
 from buddy.messaging.models import CheckIn, Flag, InboundMessage, Message
 from buddy.models import AuditEvent, LoginThrottle, Person, User, utcnow
-from buddy.services import NotFound, ServiceError, audit
+from buddy.services import NotFound, ServiceError, audit, phone_verification
 from buddy.services.profiles import SENSITIVE_FIELDS, clean_name, clean_profile
 
 RESET_SALT = "buddy.password-reset"
+# Emails anyone can make us send to an address (reset links, "someone tried to sign up"):
+# at most this many an hour each, counted on the outbox rows so every worker agrees.
+EMAILS_PER_HOUR = 3
 
 
 def normalise_email(raw: str | None) -> str:
@@ -44,19 +47,26 @@ def _email_taken(session: Session, email: str) -> bool:
     return session.exec(select(User.id).where(User.email == email)).first() is not None
 
 
+class AddressTaken(ServiceError):
+    """Every field is right but the address already has an account."""
+
+    def __init__(self, email: str):
+        super().__init__({"email": "An account with this email address already exists"})
+        self.email = email
+
+
 def register_member(
     *, session: Session, data: dict, role: str, today: date | None = None
 ) -> Person:
     """Create a User and a Person for a newcomer or volunteer; volunteers start pending.
 
-    :raises ServiceError: for any bad field, collected together.
+    :raises ServiceError: for any bad field, collected together; AddressTaken, only when
+        every field is right, for an address that has an account (see sign_up).
     """
     errors: dict[str, str] = {}
     email = None
     try:
         email = normalise_email(data.get("email"))
-        if _email_taken(session, email):
-            errors["email"] = "An account with this email address already exists: sign in instead"
     except ServiceError as exc:
         errors.update(exc.errors)
     problem = passwords.password_problem(data.get("password") or "")
@@ -73,6 +83,8 @@ def register_member(
         profile = {}
     if errors:
         raise ServiceError(errors)
+    if _email_taken(session, email):
+        raise AddressTaken(email)
 
     now = utcnow()
     sensitive = profile.pop("sensitive_consent")
@@ -88,13 +100,11 @@ def register_member(
     except sa.exc.IntegrityError:
         # A double-clicked submit: the first request won the unique email.
         session.rollback()
-        raise ServiceError(
-            {"email": "An account with this email address already exists: sign in instead"}
-        ) from None
+        raise AddressTaken(email) from None
     person = Person(
         **profile,
         user_id=user.id,
-        status="active" if role == "newcomer" else "pending",
+        status=states.initial(role).value,
         contact_consent_at=now,
         sensitive_consent_at=now if sensitive else None,
     )
@@ -104,8 +114,56 @@ def register_member(
         session, actor=user, action=f"signed_up_{role}", region=person.region, person_id=person.id
     )
     cadence.person_joined(session, person)  # email confirmation, "what to expect"
+    phone_verification.phone_given(session, person)  # a code to confirm the number
     session.commit()
     return person
+
+
+def sign_up(*, session: Session, data: dict, role: str, today: date | None = None
+            ) -> Person | None:
+    """Register a member; for an address that has an account, email its owner instead.
+
+    Returns the new Person, or None for a taken address: the caller answers both the same,
+    so the sign-up never tells anyone whether an address has an account.
+    :raises ServiceError: for any bad field, collected together (never for a taken address).
+    """
+    try:
+        return register_member(session=session, data=data, role=role, today=today)
+    except AddressTaken as taken:
+        # The new account's hash is most of a sign-up's time: spend it here too, so the
+        # answer for a taken address comes back no sooner.
+        passwords.hash_password(data["password"])
+        _warn_owner_of_taken_address(session, taken.email)
+        return None
+
+
+# A double-clicked sign-up meets the account its first click made: no warning for that.
+JUST_CREATED = timedelta(minutes=10)
+
+
+def _warn_owner_of_taken_address(session: Session, email: str) -> None:
+    user = session.exec(select(User).where(User.email == email).with_for_update()).first()
+    if (user is None or user.created_at > utcnow() - JUST_CREATED
+            or not _may_email(session, user, kind="signup_attempt")):
+        session.commit()
+        return
+    outbox.enqueue(
+        session,
+        user=user,
+        channel="email",
+        kind="signup_attempt",
+        subject=f"signup_attempt:{secrets.token_hex(8)}",
+        to_address=user.email,
+        title="Someone tried to join Buddy with your email address",
+        body=(
+            f"Hello {user.full_name},\n\nSomeone tried to join Buddy with this email address, "
+            "which already has an account.\n\nIf it was you, sign in here:\n"
+            f"{public_url('auth.login')}\n\nForgotten your password? Set a new one here:\n"
+            f"{public_url('auth.forgot_password')}\n\n"
+            "If it was not you, you can ignore this email: nothing has changed."
+        ),
+    )
+    session.commit()
 
 
 def create_staff(
@@ -195,8 +253,9 @@ def authenticate(*, session: Session, email: str, password: str) -> User:
             f"Too many attempts to sign in. Try again in {minutes} minutes, or reset your password"
         )
     user = session.exec(select(User).where(User.email == email)).first() if email else None
-    ok, new_hash = passwords.verify_password(user.password_hash, password or "") if user else (
-        False, None)
+    # Without an account a stand-in hash is checked: the answer takes no less time.
+    ok, new_hash = passwords.verify_password(user.password_hash if user else None,
+                                             password or "")
     if not ok:
         if email:
             _count_failure(session, email[:254], now=now, window=window)
@@ -209,6 +268,19 @@ def authenticate(*, session: Session, email: str, password: str) -> User:
     session.add(user)
     session.commit()
     return user
+
+
+def sign_out_everywhere(*, session: Session, user: User) -> None:
+    """End every session and remember-me cookie of `user`, on every device.
+
+    Both carry the user's session version (buddy/auth.py), so one bump ends them all,
+    copies included, with no table of sessions to keep.
+    """
+    session.execute(
+        sa.update(User).where(User.id == user.id)
+        .values(session_version=User.session_version + 1)
+    )
+    session.commit()
 
 
 def _count_failure(session: Session, email: str, *, now: datetime, window: timedelta) -> None:
@@ -279,16 +351,28 @@ def _queue_reset_email(session: Session, user: User, *, kind: str) -> None:
     )
 
 
+def _may_email(session: Session, user: User, *, kind: str) -> bool:
+    """Whether fewer than EMAILS_PER_HOUR emails of `kind` went to `user` in the last hour."""
+    sent = session.exec(
+        select(sa.func.count()).select_from(Message).where(
+            Message.user_id == user.id, Message.kind == kind,
+            Message.created_at > utcnow() - timedelta(hours=1))
+    ).one()
+    return sent < EMAILS_PER_HOUR
+
+
 def request_password_reset(*, session: Session, email: str) -> None:
-    """Queue a reset email if the address has an account; say nothing either way."""
+    """Queue a reset email if the address has an account and had fewer than
+    EMAILS_PER_HOUR this hour; say nothing either way."""
     try:
         email = normalise_email(email)
     except ServiceError:
         return
-    user = session.exec(select(User).where(User.email == email)).first()
-    if user is not None:
+    # Locking the row (PostgreSQL) makes two workers' requests for one address count in turn.
+    user = session.exec(select(User).where(User.email == email).with_for_update()).first()
+    if user is not None and _may_email(session, user, kind="password_reset"):
         _queue_reset_email(session, user, kind="password_reset")
-        session.commit()
+    session.commit()
 
 
 def user_for_reset_token(*, session: Session, token: str) -> User:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from buddy import states
 from buddy.models import AmbassadorPair, AvoidPair, Family, FamilyMember, Person
 
 PREFIX = {"newcomer": "n", "buddy": "b", "ambassador": "a"}
@@ -91,6 +92,27 @@ def locked_entry(family: Family, members: Iterable[tuple[FamilyMember, Person]])
     return entry
 
 
+def merge_locked(entries: Iterable[dict]) -> list[dict]:
+    """One locked entry per family code and one locked family per person, earlier entries first.
+
+    A draft that extends a published family carries its code too, and the lead may lock it:
+    its entry then adds the newcomers it gained to the published one instead of locking the
+    family a second time. Published entries come first, so a published place always wins.
+    """
+    merged: dict[str, dict] = {}
+    owner: dict[str, str] = {}
+    for entry in entries:
+        code = entry["family"]
+        target = merged.setdefault(code, {"family": code, "members": []})
+        for member in entry["members"]:
+            if owner.setdefault(member, code) == code and member not in target["members"]:
+                target["members"].append(member)
+        if "anchor" not in target and entry.get("anchor") in target["members"] and \
+                owner.get(entry["anchor"]) == code:
+            target["anchor"] = entry["anchor"]
+    return [entry for entry in merged.values() if entry["members"]]
+
+
 def avoid_pairs(session: Session, region: str) -> list[list[str]]:
     rows = session.exec(
         select(AvoidPair, Person).join(Person, Person.id == AvoidPair.person_a)
@@ -121,13 +143,13 @@ def family_cohort(
         select(*COHORT_COLUMNS).where(
             Person.region == region,
             Person.role.in_(["newcomer", "buddy"]),
-            sa.or_(Person.status == "active", Person.id.in_(list(in_published) or [-1])),
+            sa.or_(states.matchable(), Person.id.in_(list(in_published) or [-1])),
         ).order_by(Person.id)
     ).all()
     people = [p for p in people if p.id not in excluded or p.id in in_published]
     keys = {key(p) for p in people}
-    locked = [locked_entry(f, members) for f, members in published]
-    locked += [entry for entry in extra_locked if set(entry["members"]) <= keys]
+    locked = merge_locked([locked_entry(f, members) for f, members in published]
+                          + [entry for entry in extra_locked if set(entry["members"]) <= keys])
     return {
         "version": 1,
         "people": [_entry(p) for p in people],
@@ -145,11 +167,11 @@ def ambassador_cohort(session: Session, region: str) -> dict:
         load[pair.ambassador_id] += 1
         paired.add(pair.newcomer_id)
     ambassadors = session.exec(
-        select(Person).where(Person.role == "ambassador", Person.status == "active")
+        select(Person).where(Person.role == "ambassador", states.matchable())
         .order_by(Person.id)
     ).all()
     newcomers = session.exec(
-        select(Person).where(Person.role == "newcomer", Person.status == "active",
+        select(Person).where(Person.role == "newcomer", states.matchable(),
                              Person.region == region, Person.wants_ambassador.is_(True))
         .order_by(Person.id)
     ).all()

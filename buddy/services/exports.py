@@ -26,8 +26,15 @@ def _safe(value) -> str:
     return text
 
 
+# Excel opens a CSV without a byte-order mark in the machine's code page ("ZoÃ«" for "Zoë");
+# with it, as UTF-8. Other spreadsheets and Python's "utf-8-sig" read it as UTF-8 too.
+BOM = "\ufeff"
+
+
 def _csv(header: list[str], rows: Iterable[Iterable]) -> str:
+    """The text of a CSV download: a byte-order mark, the header, then neutralised cells."""
     out = io.StringIO()
+    out.write(BOM)
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
     for row in rows:

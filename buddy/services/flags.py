@@ -8,6 +8,7 @@ from buddy import scoping
 from buddy.messaging.models import Flag
 from buddy.models import Person, User, utcnow
 from buddy.services import NotFound, ServiceError, audit
+from buddy.text import clean_note
 
 ACTIONS = {"contacted": "contacted", "resolved": "resolved", "reopen": "open"}
 REASONS = {
@@ -62,9 +63,8 @@ def act(session: Session, *, lead: User, flag_id: int, action: str | None = None
         raise ServiceError("Choose contacted, resolved or reopen")
     if assign_to is not None and assign_to not in {u.id for u in colleagues(session, flag.region)}:
         raise ServiceError({"assign_to": "Choose a colleague from this region"})
-    note = (note or "").strip()
-    if len(note) > 2000:
-        raise ServiceError({"note": "Keep the note under 2,000 characters"})
+    # Notes keep their line breaks; like names, they may not hide or reverse text.
+    note = clean_note(note, limit=2000)
     changed = {}
     if action:
         flag.status = ACTIONS[action]

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, func, select
 
 import matching
+from buddy import states
 from buddy.messaging.models import CheckIn, Flag
 from buddy.models import Family, FamilyMember, Person, QualitySnapshot
 from buddy.services.cohorts import family_cohort, key, published_families
@@ -94,7 +95,7 @@ def engaged_8_weeks(region: str, today: date):
 def approved_volunteers(region: str, today: date):
     return (select(func.count()).select_from(Person).where(
         Person.region == region, Person.role.in_(["buddy", "ambassador"]),
-        Person.status == "active").scalar_subquery())
+        states.matchable()).scalar_subquery())
 
 
 def spare_capacity(region: str, today: date):
@@ -114,12 +115,12 @@ def spare_capacity(region: str, today: date):
     return func.coalesce(
         select(func.sum(sa.case((spare > 0, spare), else_=0)))
         .select_from(Person).outerjoin(taken, taken.c.person_id == Person.id)
-        .where(Person.region == region, Person.role == "buddy", Person.status == "active")
+        .where(Person.region == region, Person.role == "buddy", states.matchable())
         .scalar_subquery(), 0)
 
 
 def _arriving_without_family(region: str, today: date, until: date):
-    return (Person.region == region, Person.role == "newcomer", Person.status == "active",
+    return (Person.region == region, Person.role == "newcomer", states.matchable(),
             Person.arrival_date >= today, Person.arrival_date <= until,
             Person.id.not_in(_placed(region)))
 

@@ -6,18 +6,15 @@ from datetime import date
 
 from sqlmodel import Session, select
 
+from buddy import states
 from buddy.messaging import cadence
 from buddy.models import Person, User, utcnow
-from buddy.services import NotFound, ServiceError, audit
+from buddy.services import NotFound, ServiceError, audit, phone_verification
 from buddy.services.profiles import clean_profile
+from buddy.states import Action, Actor
 
-# What a member may do from each status.
-TRANSITIONS = {
-    "pause": ({"active", "pending"}, "paused"),
-    "resume": ({"paused"}, "active"),
-    "withdraw": ({"active", "pending", "paused", "declined"}, "withdrawn"),
-    "rejoin": ({"withdrawn"}, "active"),
-}
+# What a member may do from their account page; buddy/states.py says from which status.
+MEMBER_ACTIONS = (Action.PAUSE, Action.RESUME, Action.WITHDRAW, Action.REJOIN)
 
 
 def person_of(session: Session, user: User) -> Person:
@@ -36,23 +33,31 @@ def update_profile(
 ) -> Person:
     """Validate and save profile edits (a changed arrival date included).
 
-    Volunteers who change region go back to pending: the new region's lead approves them.
+    A volunteer who changes region loses the old region's approval: active, they wait
+    for the new region's lead (buddy/states.py).
     :raises ServiceError: for any bad field; nothing is saved then.
     """
     values = clean_profile(data, role=person.role, today=today)
     consent = values.pop("sensitive_consent")
     before = {"region": person.region, "arrival_date": person.arrival_date,
               "full_name": person.full_name}
+    phone_before = person.phone
     for key, value in values.items():
         setattr(person, key, value)
+    # A new number is unverified (texts go by email) until its code comes back.
+    phone_verification.phone_given(session, person, before=phone_before)
     now = utcnow()
     if consent and person.sensitive_consent_at is None:
         person.sensitive_consent_at = now
     elif not consent:
         person.sensitive_consent_at = None
-    moved = before["region"] != person.region
-    if person.role != "newcomer" and moved and person.status == "active":
-        person.status = "pending"
+    if before["region"] != person.region:
+        was = person.status
+        states.apply(person, Action.MOVE_REGION, Actor.SYSTEM)
+        audit.record(session, actor=None, action="region_changed", region=person.region,
+                     person_id=person.id, detail={"from": before["region"],
+                                                  "status_before": was,
+                                                  "status": person.status})
     person.updated_at = now
     session.add(person)
     changed = [k for k, v in before.items() if getattr(person, k) != v]
@@ -66,24 +71,21 @@ def update_profile(
     return person
 
 
-def change_status(*, session: Session, person: Person, action: str) -> Person:
-    """Pause, resume, withdraw or rejoin.
+def change_status(*, session: Session, person: Person, action: str,
+                  user: User | None = None) -> Person:
+    """Pause, resume, withdraw or rejoin, as the member (`user`, when given, must be them).
 
-    Rejoining volunteers wait for approval again.
+    Resuming or rejoining comes back active for newcomers and approved volunteers, pending
+    for anyone else (buddy/states.py).
     :raises ServiceError: when the action does not apply to the current status.
     """
-    if action not in TRANSITIONS:
+    if action not in MEMBER_ACTIONS:
         raise ServiceError("Choose pause, resume, withdraw or rejoin")
-    allowed, target = TRANSITIONS[action]
-    if person.status not in allowed:
-        raise ServiceError(f"You cannot {action} while your status is {person.status}")
-    if action == "rejoin" and person.role != "newcomer":
-        target = "pending"
-    person.status = target
-    person.updated_at = utcnow()
+    was = person.status
+    states.apply(person, action, Actor.MEMBER, by=user)
     session.add(person)
     audit.record(session, actor=None, action=f"member_{action}", region=person.region,
-                 person_id=person.id)
+                 person_id=person.id, detail={"status_before": was, "status": person.status})
     cadence.person_changed(session, person)  # cancels or requeues pending messages
     session.commit()
     return person

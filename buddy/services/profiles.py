@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import date, timedelta
 
 from buddy import phones, reference
 from buddy.services import ServiceError
+from buddy.text import clean_name, parse_int
 
 ROLES = ("newcomer", "buddy", "ambassador")
 CHANNELS = {"sms": "Text message (SMS)", "whatsapp": "WhatsApp", "email": "Email"}
@@ -34,19 +34,6 @@ SUPPORT_NEEDS = {
 SENSITIVE_FIELDS = ("country", "languages", "gender", "same_gender_anchor", "support_needs")
 MAX_INTERESTS = 3
 MAX_CAPACITY = 4
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def clean_name(value: str | None, *, label: str = "your full name") -> str:
-    """Trimmed, NFC-normalised name; any script is welcome, control characters are not."""
-    value = unicodedata.normalize("NFC", (value or "").strip())
-    if not value:
-        raise ServiceError({"full_name": f"Enter {label}"})
-    if _CONTROL.search(value):
-        raise ServiceError({"full_name": "Enter the name on one line, without line breaks"})
-    if len(value) > 120:
-        raise ServiceError({"full_name": "Name must be 120 characters or fewer"})
-    return value
 
 
 def clean_profile(data: dict, *, role: str, today: date | None = None) -> dict:
@@ -144,12 +131,15 @@ def _clean_volunteer(data: dict, *, role: str, out: dict, errors: dict) -> None:
         errors["setting"] = "Choose where you work now: primary or secondary care"
     out["setting"] = setting
     capacity = data.get("capacity")
+    if isinstance(capacity, str):
+        capacity = parse_int(capacity, max_digits=2)
     if not isinstance(capacity, int) or not 0 <= capacity <= MAX_CAPACITY:
         errors["capacity"] = f"Choose how many newcomers you can support, from 0 to {MAX_CAPACITY}"
     out["capacity"] = capacity
     out["can_anchor"] = bool(data.get("can_anchor")) and role == "buddy"
     gmc = re.sub(r"\s", "", str(data.get("gmc_number") or ""))
-    if not re.fullmatch(r"\d{7}", gmc):
+    # [0-9], not \d: \d also matches Arabic-Indic and fullwidth digits.
+    if not re.fullmatch(r"[0-9]{7}", gmc):
         errors["gmc_number"] = "Enter your GMC number: 7 digits, like 7123456"
     out["gmc_number"] = gmc
 

@@ -35,6 +35,7 @@ from buddy.services.cohorts import (
     locked_entry,
     members_of,
     person_id,
+    published_families,
 )
 
 KINDS = ("families", "ambassadors")
@@ -340,10 +341,11 @@ def _check(session: Session, run: MatchRun) -> None:
     cohort_data = dict(run.cohort)
     keys = {p["id"] for p in cohort_data["people"]}
     # Published families must keep every member; families the lead locked in an earlier
-    # draft are the lead's own to change.
-    published = set(session.exec(select(Family.code).where(
-        Family.region == run.region, Family.status == "published")).all())
-    cohort_data["locked"] = [e for e in cohort_data.get("locked", []) if e["family"] in published]
+    # draft (and what a locked draft added to a published family) are the lead's to change.
+    cohort_data["locked"] = [
+        entry for entry in (locked_entry(f, members)
+                            for f, members in published_families(session, run.region))
+        if set(entry["members"]) <= keys]
     cohort_data["avoid"] = [pair for pair in _avoid_keys(session, run.region) if set(pair) <= keys]
     problems = matching.validate(matching.load_cohort(cohort_data), current_result(session, run))
     if problems:

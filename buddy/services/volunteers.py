@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlmodel import Session, func, select
 
-from buddy import scoping
-from buddy.models import Person, User, utcnow
-from buddy.services import ServiceError, audit
+from buddy import scoping, states
+from buddy.models import Person, User
+from buddy.services import audit
+from buddy.states import Action
 
 
 def volunteers(session: Session, *, lead: User, status: str = "pending") -> list[Person]:
@@ -31,16 +32,13 @@ def _with_status(status: str):
 def decide(*, session: Session, lead: User, person_id: int, approve: bool) -> Person:
     """Approve or decline a pending volunteer of the lead's region.
 
-    :raises NotFound: outside the lead's region; ServiceError when not pending.
+    :raises NotFound: outside the lead's region; ServiceError when not pending or not a
+        volunteer.
     """
     person = scoping.person_for(session, lead, person_id)
-    if person.role not in ("buddy", "ambassador"):
-        raise ServiceError("Only volunteers need approval")
-    if person.status != "pending":
-        raise ServiceError(f"{person.full_name} has already been {person.status}")
-    person.status = "active" if approve else "declined"
-    person.decided_by = lead.id
-    person.updated_at = utcnow()
+    # Approval is for the lead's region (approved_region); the table says who and when.
+    states.apply(person, Action.APPROVE if approve else Action.DECLINE,
+                 states.actor_of(lead), by=lead)
     session.add(person)
     audit.record(session, actor=lead, action="volunteer_approved" if approve else
                  "volunteer_declined", region=person.region, person_id=person.id)

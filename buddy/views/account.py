@@ -12,10 +12,11 @@ from buddy.forms import (
     ActionForm,
     ChangePasswordForm,
     ConfirmPasswordForm,
+    PhoneCodeForm,
     ProfileForm,
     apply_errors,
 )
-from buddy.services import ServiceError, accounts, people
+from buddy.services import ServiceError, accounts, people, phone_verification
 
 bp = Blueprint("account", __name__)
 
@@ -46,6 +47,40 @@ def edit():
     elif request.method == "GET":
         form.load(person)
     return render_template("account/edit.html", form=form, role=person.role)
+
+
+@bp.route("/phone", methods=["GET", "POST"])
+@role_required("member")
+def phone():
+    """Type back the code texted to the member's number."""
+    session = get_session()
+    person = people.person_of(session, current_user.row)
+    form = PhoneCodeForm()
+    if form.validate_on_submit():
+        try:
+            phone_verification.verify_code(session=session, person=person,
+                                           code=form.code.data or "")
+        except ServiceError as exc:
+            apply_errors(form, exc.errors)
+        else:
+            flash("Your mobile number is confirmed", "success")
+            return redirect(url_for("account.index"))
+    return render_template("account/phone.html", person=person, form=form,
+                           state=phone_verification.status(session=session, person=person))
+
+
+@bp.post("/phone/code")
+@role_required("member")
+def send_code():
+    session = get_session()
+    person = people.person_of(session, current_user.row)
+    try:
+        phone_verification.send_code(session=session, person=person)
+    except ServiceError as exc:
+        flash(exc.errors[""], "error")
+    else:
+        flash("We have sent you a new code", "success")
+    return redirect(url_for("account.phone"))
 
 
 @bp.post("/status")

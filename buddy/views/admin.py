@@ -1,4 +1,4 @@
-"""Admin pages: DA leads and their regions."""
+"""Admin pages: DA leads and their regions, national indicators, the queue of unbelieved texts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from sqlmodel import select
 from buddy import reference
 from buddy.auth import role_required
 from buddy.db import get_session
-from buddy.forms import RegionForm, StaffForm, apply_errors
+from buddy.forms import ActionForm, RegionForm, StaffForm, apply_errors
+from buddy.messaging import replies as inbound
 from buddy.models import User
 from buddy.services import NotFound, ServiceError, accounts
 
@@ -56,6 +57,28 @@ def lead_region(lead_id: int):
     else:
         flash(f"{lead.full_name} now leads {reference.regions()[lead.region].name}", "success")
     return redirect(url_for("admin.index"))
+
+
+@bp.get("/replies")
+@role_required("admin")
+def replies():
+    """Texts from numbers without one verified owner: nobody's record was touched."""
+    session = get_session()
+    return render_template("admin/replies.html", waiting=inbound.reply_queue(session),
+                           handled=inbound.reply_queue(session, handled=True, limit=50),
+                           form=ActionForm())
+
+
+@bp.post("/replies/<int:reply_id>/handled")
+@role_required("admin")
+def reply_handled(reply_id: int):
+    try:
+        inbound.mark_reply_handled(session=get_session(), reply_id=reply_id,
+                                   actor=current_user.row)
+    except NotFound:
+        abort(404)
+    flash("Marked as handled", "success")
+    return redirect(url_for("admin.replies"))
 
 
 @bp.get("/indicators")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import session as flask_session
 from flask_login import current_user, login_user, logout_user
 
 from buddy.auth import LoginUser
@@ -27,6 +28,7 @@ def login():
         except ServiceError as exc:
             apply_errors(form, exc.errors)
         else:
+            flask_session.pop("joined", None)  # another sign-up's page is not theirs
             login_user(LoginUser(user), remember=form.remember.data)
             return redirect(safe_next(request.args.get("next")) or home_for(user))
     return render_template("auth/login.html", form=form)
@@ -34,8 +36,13 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    if current_user.is_authenticated:
+        # Server-side: a copied session or remember-me cookie must not outlive the sign-out.
+        accounts.sign_out_everywhere(session=get_session(), user=current_user.row)
+    # Nothing of this visit stays in the browser's cookie (say, the address just signed up).
+    flask_session.clear()
     logout_user()
-    flash("You have signed out", "success")
+    flash("You have signed out on every device", "success")
     return redirect(url_for("auth.login"))
 
 

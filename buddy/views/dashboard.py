@@ -13,6 +13,7 @@ from buddy.db import get_session
 from buddy.models import utcnow
 from buddy.services import NotFound, ServiceError, exports, flags, indicators
 from buddy.services import volunteers as volunteer_service
+from buddy.text import parse_id
 from buddy.views import requested_region
 
 bp = Blueprint("dashboard", __name__)
@@ -32,12 +33,13 @@ def index():
             "Sign-ups and newcomers matched, week by week",
             [f"{w:%d %b}" for w, _, _ in weeks],
             [("Signed up", [s for _, s, _ in weeks]), ("Matched", [m for _, _, m in weeks])],
-            label_every=4),
+            label_every=4, label_header="Week starting"),
         "response": charts.bar_chart(
             "Check-ins answered, by days after arrival",
             [f"Day {d}" for d in response],
             [("Answered", [r["answered"] / r["sent"] if r["sent"] else 0
-                           for r in response.values()])], percent=True),
+                           for r in response.values()])], percent=True,
+            label_header="Days after arrival"),
     }
     if fairness:
         groups = fairness["country"]["groups"]
@@ -45,7 +47,8 @@ def index():
             "Share of matched newcomers who share a language or interest, by country group",
             [reference.countries().get(g, g.capitalize()) for g in groups],
             [("Language", [v["language"] or 0 for v in groups.values()]),
-             ("Interest", [v["interest"] or 0 for v in groups.values()])], percent=True)
+             ("Interest", [v["interest"] or 0 for v in groups.values()])], percent=True,
+            label_header="Country group")
     return render_template(
         "dashboard/index.html", region=region, summary=summary, weeks=weeks,
         response=response, fairness=fairness, charts=charts_,
@@ -89,7 +92,8 @@ def update_flag(flag_id: int):
     try:
         flags.act(get_session(), lead=current_user.row, flag_id=flag_id,
                   action=request.form.get("action") or None, note=request.form.get("note"),
-                  assign_to=int(assign) if assign.isdigit() else None)
+                  # 0 is nobody's id: a value that is not an id is "not a colleague".
+                  assign_to=(parse_id(assign) or 0) if assign else None)
     except NotFound:
         abort(404)
     except ServiceError as exc:

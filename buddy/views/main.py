@@ -27,8 +27,11 @@ def privacy():
 
 @bp.get("/healthz")
 def healthz():
-    ok = database_answers()
-    return jsonify(status="ok" if ok else "degraded", database=ok), 200
+    """200 while the database answers; 503 otherwise, so a load balancer stops routing here."""
+    if database_answers():
+        return jsonify(status="ok", database=True), 200
+    return jsonify(status="degraded", database=False,
+                   message="The database is not answering"), 503
 
 
 @bp.get("/assets/<path:filename>")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlmodel import select
@@ -12,16 +14,10 @@ from buddy.db import get_session
 from buddy.models import AuditEvent, Person, User
 from buddy.services import NotFound, ServiceError, runs
 from buddy.services.cohorts import published_families
-from buddy.views import requested_region
+from buddy.text import parse_int
+from buddy.views import form_id, requested_region
 
 bp = Blueprint("runs", __name__)
-
-
-def _int(name: str) -> int:
-    value = request.form.get(name, "")
-    if not value.isdigit():
-        abort(400)
-    return int(value)
 
 
 @bp.get("/")
@@ -41,7 +37,7 @@ def start():
     try:
         run = runs.start_run(get_session(), lead=current_user.row, region=region,
                              kind=request.form.get("kind", "families"),
-                             time_limit_s=float(limit) if limit.isdigit() else 0)
+                             time_limit_s=parse_int(limit, max_digits=4) or 0)
     except ServiceError as exc:
         for message in exc.errors.values():
             flash(message, "error")
@@ -89,22 +85,25 @@ def _edit(run_id: int, action, success: str):
             flash(message, "error")
     else:
         flash(success, "success")
-    return redirect(url_for("runs.show", run_id=run_id) + request.form.get("anchor", ""))
+    # The anchor goes into the Location header: only a plain "#family-12" is kept.
+    anchor = request.form.get("anchor", "")
+    anchor = anchor if re.fullmatch(r"#[A-Za-z0-9_-]{1,64}", anchor) else ""
+    return redirect(url_for("runs.show", run_id=run_id) + anchor)
 
 
 @bp.post("/<int:run_id>/move")
 @role_required("lead", "admin")
 def move(run_id: int):
     return _edit(run_id, lambda: runs.move_member(
-        get_session(), lead=current_user.row, run_id=run_id, person_id_=_int("person_id"),
-        family_id=_int("family_id")), "Moved. That family is now locked")
+        get_session(), lead=current_user.row, run_id=run_id, person_id_=form_id("person_id"),
+        family_id=form_id("family_id")), "Moved. That family is now locked")
 
 
 @bp.post("/<int:run_id>/remove")
 @role_required("lead", "admin")
 def remove(run_id: int):
     return _edit(run_id, lambda: runs.remove_member(
-        get_session(), lead=current_user.row, run_id=run_id, person_id_=_int("person_id")),
+        get_session(), lead=current_user.row, run_id=run_id, person_id_=form_id("person_id")),
         "Removed from the draft. Re-optimising will keep them out")
 
 
@@ -113,7 +112,7 @@ def remove(run_id: int):
 def lock(run_id: int):
     locked = request.form.get("locked") == "1"
     return _edit(run_id, lambda: runs.set_locked(
-        get_session(), lead=current_user.row, run_id=run_id, family_id=_int("family_id"),
+        get_session(), lead=current_user.row, run_id=run_id, family_id=form_id("family_id"),
         locked=locked), "Family locked" if locked else "Family unlocked")
 
 
@@ -121,8 +120,8 @@ def lock(run_id: int):
 @role_required("lead", "admin")
 def avoid(run_id: int):
     return _edit(run_id, lambda: runs.add_avoid(
-        get_session(), lead=current_user.row, run_id=run_id, person_a=_int("person_a"),
-        person_b=_int("person_b")), "Marked never together")
+        get_session(), lead=current_user.row, run_id=run_id, person_a=form_id("person_a"),
+        person_b=form_id("person_b")), "Marked never together")
 
 
 @bp.post("/<int:run_id>/reoptimise")

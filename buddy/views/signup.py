@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, url_for
+from flask import session as flask_session
 from flask_login import current_user, login_user
 
 from buddy.auth import LoginUser
@@ -32,20 +33,32 @@ def form(role: str):
     if form.validate_on_submit():
         session = get_session()
         try:
-            person = accounts.register_member(session=session, data=form.to_data(), role=role)
+            data = form.to_data()
+            person = accounts.sign_up(session=session, data=data, role=role)
         except ServiceError as exc:
             apply_errors(form, exc.errors)
         else:
-            login_user(LoginUser(session.get(User, person.user_id)))
+            # A taken address gets the same redirect and the same page, without signing in:
+            # the sign-up never says whether an address has an account.
+            if person is not None:
+                login_user(LoginUser(session.get(User, person.user_id)))
+            flask_session["joined"] = {
+                "role": role, "email": accounts.normalise_email(data["email"]),
+                "wants_ambassador": bool(data.get("wants_ambassador")),
+            }
             return redirect(url_for("signup.done"))
     return render_template("signup/form.html", form=form, role=role)
 
 
 @bp.get("/done")
 def done():
-    if not current_user.is_authenticated:
-        return redirect(url_for("auth.login"))
-    from buddy.services.people import person_of
+    joined = flask_session.get("joined")
+    if joined is None:
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login"))
+        from buddy.services.people import person_of
 
-    person = person_of(get_session(), current_user.row)
-    return render_template("signup/done.html", person=person)
+        person = person_of(get_session(), current_user.row)
+        joined = {"role": person.role, "email": current_user.email,
+                  "wants_ambassador": person.wants_ambassador}
+    return render_template("signup/done.html", **joined)

@@ -22,10 +22,12 @@ def upgrade() -> None:
     with op.batch_alter_table('people', schema=None) as batch_op:
         batch_op.add_column(sa.Column('approved_region', sa.String(length=40), nullable=True))
         batch_op.add_column(sa.Column('phone_verified_at', buddy.dbtypes.UTCDateTime(timezone=True), nullable=True))
-    # Volunteers already active were approved for the region they are in.
+    # An active volunteer was approved for the region they are in (demo volunteers have no
+    # deciding lead); a paused one only if a lead decided, since pausing while pending was
+    # possible before.
     op.execute("UPDATE people SET approved_region = region "
-               "WHERE role IN ('buddy', 'ambassador') AND status IN ('active', 'paused') "
-               "AND decided_by IS NOT NULL")
+               "WHERE role IN ('buddy', 'ambassador') AND (status = 'active' "
+               "OR (status = 'paused' AND decided_by IS NOT NULL))")
 
 
 def downgrade() -> None:

@@ -6,21 +6,24 @@ mid-batch and restarted.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel import select
 
 from buddy.messaging import outbox
 from buddy.messaging.channels import build_channels
 from buddy.messaging.dispatch import MAX_ATTEMPTS, status_callback_url
 from buddy.messaging.fakes import free_port
-from buddy.messaging.models import Message
+from buddy.messaging.models import Flag, Message
 from buddy.models import Person, User
 from tests.conftest import TEST_SETTINGS
 from tests.factories import newcomer_form
@@ -31,7 +34,10 @@ DUE = at(2027, 7, 14, 9)
 
 
 def expect_row(session, person) -> Message:
-    return next(m for m in rows(session, person_id=person.id) if m.kind == "what_to_expect")
+    """The person's "what to expect" on the channel they chose (a copy queued by email
+    before their phone was confirmed is another row)."""
+    return next(m for m in rows(session, person_id=person.id)
+                if m.kind == "what_to_expect" and m.channel == person.channel)
 
 
 def test_sms_goes_through_twilio_once_with_its_status_callback(app, session, factory,
@@ -396,3 +402,121 @@ def _e164() -> str:
     return phonenumbers.format_number(
         phonenumbers.example_number_for_type("GB", phonenumbers.PhoneNumberType.MOBILE),
         phonenumbers.PhoneNumberFormat.E164)
+
+
+# --- One bad message never stops the others (RELIABILITY.md item 17) -------------------------
+
+LONE_SURROGATE = "Hello \udc80 there"
+GOOD_EMAILS = {  # address -> title
+    "first@example.org": "Hello",
+    "josé@exámple.org": "Hello",  # SMTPUTF8: the fake server offers it, as many do
+    "用户@例子.广告": "Hello",
+    "zoë@example.org": "Zoë Çelik, مرحبا, 你好 👋",
+    "long@example.org": "x" * 200,  # the longest title the outbox holds, one word
+    "surrogate@example.org": LONE_SURROGATE,  # stored with U+FFFD: no database takes it
+    "nul@example.org": "Hi\x00there",  # the same: PostgreSQL takes no NUL
+    "last@example.org": "Hello",
+}
+BAD_EMAILS = {  # address, title, body -> what the reason says
+    ("a@", "Hello", "Body"): "not of the form name@domain",
+    ("a b@example.org", "Hello", "Body"): "contains a space",
+    ("x@example.org\u2028", "Hello", "Body"): "line break (U+2028)",
+    ("a(note)@example.org", "Hello", "Body"): "not a plain name@domain",
+    ("nl@example.org", "Hi\u2028Bcc: evil@example.org", "Body"): "subject contains a line break",
+    ("crlf@example.org", "Hi\r\nBcc: evil@example.org", "Body"): "subject contains a line brea",
+    ("ctl@example.org", "Hi\x07there", "Body"): "control character (U+0007)",
+}
+GOOD_TEXTS = {"+447400123456": "sms", "+14155550123": "whatsapp"}
+CHECKIN = ("Hello Sam, how are things going in your first week? Reply 1 if all is good, or 2 if "
+           "you would like a call from us.")
+BAD_TEXTS = {  # address, channel, body, kind -> reason
+    ("not a phone", "sms", "Hello", "test"): "not in international format",
+    ("+44 7700 900123", "sms", "Hello", "test"): "not in international format",
+    ("", "whatsapp", CHECKIN, "checkin"): "not in international format",
+    ("+447400123458", "whatsapp", "Hello", "no_such_kind"): "No WhatsApp template",
+}
+
+
+def test_hostile_messages_fail_alone_and_every_good_one_is_delivered_once(
+        app, session, factory, fake_twilio, fake_smtp):
+    """Finding 3: one message that cannot be built or sent fails with its reason; the pass
+    sends every other message, and nothing is left `sending`."""
+    staff = User(email="staff@example.org", password_hash="x", role="admin", full_name="Staff")
+    session.add(staff)
+    session.flush()
+    n = 0
+
+    def queue(channel, to, title, body, kind="test"):
+        nonlocal n
+        n += 1
+        outbox.enqueue(session, user=staff, channel=channel, kind=kind, subject=str(n),
+                       to_address=to, title=title, body=body, due_at=DUE)
+
+    bad = list(BAD_EMAILS.items())
+    for i, (to, title) in enumerate(GOOD_EMAILS.items()):
+        queue("email", to, title, f"Body for {to}, café ok {LONE_SURROGATE}")
+        if i < len(bad):  # bad ones between the good ones
+            (bad_to, bad_title, bad_body), _ = bad[i]
+            queue("email", bad_to, bad_title, bad_body)
+    for (bad_to, bad_title, bad_body), _ in bad[len(GOOD_EMAILS):]:
+        queue("email", bad_to, bad_title, bad_body)
+    for (to, channel, body, kind), _ in BAD_TEXTS.items():
+        queue(channel, to, "Text", body, kind)
+        for good_to, good_channel in GOOD_TEXTS.items():
+            queue(good_channel, good_to, "Text", CHECKIN, "checkin")
+    # The dispatcher's own step fails too: a check-in whose subject names no day.
+    person = confirm(session, factory.newcomer(channel="email", phone=None,
+                                               phone_country=None))
+    outbox.enqueue(session, user=session.get(User, person.user_id), channel="email",
+                   kind="checkin", subject="day:seven", to_address="broken@example.org",
+                   title="How are things going?", body="Hello", due_at=DUE, person=person)
+    session.commit()
+
+    counts = run(app, DUE)
+
+    outbox_rows = rows(session)
+    assert [(m.to_address, m.status) for m in outbox_rows
+            if m.status not in ("sent", "failed")] == []
+    received = Counter(m["to"] for m in fake_smtp.received)
+    assert {to: received[to] for to in GOOD_EMAILS} == dict.fromkeys(GOOD_EMAILS, 1)
+    assert not {to for to, _, _ in BAD_EMAILS} & set(received)
+    texts = sorted((r["To"], "ContentSid" in r) for r in fake_twilio.delivered())
+    assert texts == sorted([("+447400123456", False)] * len(BAD_TEXTS)
+                           + [("whatsapp:+14155550123", True)] * len(BAD_TEXTS))
+    by_address = {}
+    for row in outbox_rows:
+        by_address.setdefault(row.to_address, []).append(row)
+    for (to, title, _body), reason in BAD_EMAILS.items():
+        [row] = [r for r in by_address[to] if r.title == title]
+        assert row.status == "failed" and reason in row.last_error, (to, row.last_error)
+    for (to, _channel, _body, _kind), reason in BAD_TEXTS.items():
+        [row] = by_address[to]
+        assert row.status == "failed" and reason in row.last_error, (to, row.last_error)
+    [broken] = by_address["broken@example.org"]
+    assert broken.status == "failed" and "ValueError" in broken.last_error
+    assert counts["failed"] == len(BAD_EMAILS) + len(BAD_TEXTS) + 1
+    # A failed email of a person is on their lead's list, as any permanent failure is.
+    [flag] = session.exec(select(Flag).where(Flag.message_id == broken.id)).all()
+    assert (flag.reason, flag.region) == ("message_failed", "london")
+    assert fake_smtp.duplicates() == {} and fake_twilio.duplicates() == {}
+
+
+# --- Provider-call logs ---------------------------------------------------------------------
+
+def test_each_provider_call_logs_one_line_without_personal_data(app, session, factory,
+                                                               fake_twilio, caplog):
+    person = factory.newcomer(full_name="Ada Quartermaine")
+    caplog.set_level(logging.INFO, logger="buddy.provider")
+    run(app, DUE)
+    row = expect_row(session, person)
+    calls = [r for r in caplog.records if r.name == "buddy.provider"]
+    assert len(calls) == 2  # the text and the email confirmation, one line each
+    [text] = [r for r in calls if r.message_id == row.id]
+    assert (text.getMessage(), text.kind, text.channel, text.outcome) == (
+        "provider_call", "what_to_expect", "sms", "sent")
+    assert isinstance(text.ms, float) and text.ms >= 0
+    user = session.get(User, person.user_id)
+    for record in calls:
+        logged = repr(vars(record))
+        for private in (person.phone, user.email, "Ada", "Quartermaine", row.body[:20]):
+            assert private not in logged, private

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from email import message_from_bytes, policy
 
+import pytest
 from sqlmodel import select
 
 from buddy.messaging import outbox
-from buddy.messaging.models import Flag
+from buddy.messaging.channels import EmailChannel
+from buddy.messaging.fakes import FakeSMTP
+from buddy.messaging.models import Flag, Message
 from buddy.models import User
 from tests.messaging.conftest import at, rows, run
 
@@ -100,3 +103,96 @@ def test_header_injection_is_refused_and_nothing_sent(app, session, fake_smtp):
            title="Hi\r\nBcc: evil@example.org")
     assert run(app, NOW) == {"failed": 1}
     assert fake_smtp.received == []
+
+
+# --- One bad message never stops the others (RELIABILITY.md item 17) -------------------------
+
+INTERNATIONAL = ["josé@exámple.org", "用户@例子.广告"]
+
+
+@pytest.mark.parametrize("address", INTERNATIONAL)
+def test_internationalised_address_goes_with_smtputf8(app, session, fake_smtp, address):
+    """Sign-up accepts these addresses; a server that offers SMTPUTF8 gets them as they are."""
+    _queue(session, _user(session), address)
+    assert run(app, NOW) == {"sent": 1}
+    [received] = fake_smtp.received
+    assert received["to"] == address
+    email = message_from_bytes(received["content"], policy=policy.default)
+    assert email["To"] == address and "café ok" in email.get_content()
+    assert rows(session)[0].status == "sent"
+
+
+def test_an_international_domain_alone_needs_no_smtputf8(make_app, channel_settings, session):
+    """The domain goes as IDNA (xn--), so any server takes it."""
+    server = FakeSMTP(smtputf8=False).start()
+    try:
+        app = make_app(**{**channel_settings, "BUDDY_SMTP_PORT": server.port})
+        _queue(session, _user(session), "jose@exámple.org")
+        assert run(app, NOW) == {"sent": 1}
+        assert [m["to"] for m in server.received] == ["jose@xn--exmple-qta.org"]
+    finally:
+        server.stop()
+
+
+def test_without_smtputf8_an_internationalised_address_fails_alone(make_app, channel_settings,
+                                                                    session):
+    """Finding 3: the address crashed the dispatcher and held up every message behind it."""
+    server = FakeSMTP(smtputf8=False).start()
+    try:
+        app = make_app(**{**channel_settings, "BUDDY_SMTP_PORT": server.port})
+        user = _user(session)
+        for to in ("first@example.org", *INTERNATIONAL, "last@example.org"):
+            _queue(session, user, to)
+        assert run(app, NOW) == {"sent": 2, "failed": 2}
+        assert sorted(m["to"] for m in server.received) == ["first@example.org",
+                                                            "last@example.org"]
+        for row in rows(session):
+            if row.to_address in INTERNATIONAL:
+                assert row.status == "failed" and "SMTPUTF8" in row.last_error
+            else:
+                assert row.status == "sent"
+    finally:
+        server.stop()
+
+
+def test_text_that_cannot_be_encoded_fails_before_the_server_is_spoken_to(fake_smtp):
+    """No database stores a lone surrogate (the outbox replaces it), but a body composed at
+    send time could carry one: the channel fails that message with the reason."""
+    channel = EmailChannel(host=fake_smtp.host, port=fake_smtp.port,
+                           mail_from="buddy@example.org")
+    message = Message(id=1, user_id=1, channel="email", kind="test", subject="s",
+                      to_address="a@example.org", title="Hello", body="", due_at=NOW)
+    try:
+        outcome = channel.send(message, "Hello \udc80 there")
+    finally:
+        channel.close()
+    assert (outcome.status, outcome.error) == (
+        "failed", "Cannot encode the email: the text contains an unpaired surrogate (U+DC80), "
+                  "which no email can carry")
+    assert fake_smtp.received == []
+
+
+@pytest.mark.parametrize("odd", ["\udc80", "\x00"])
+def test_the_outbox_stores_what_no_database_takes_as_a_replacement_character(
+        app, session, fake_smtp, odd):
+    """A lone surrogate (refused by both databases) and NUL (refused by PostgreSQL)."""
+    _queue(session, _user(session), "a@example.org", title=f"Hi {odd}")
+    assert run(app, NOW) == {"sent": 1}
+    [row] = rows(session)
+    assert row.title == "Hi \ufffd"
+    email = message_from_bytes(fake_smtp.received[0]["content"], policy=policy.default)
+    assert email["Subject"] == "Hi \ufffd"
+
+
+def test_sign_up_with_an_internationalised_address_gets_its_confirmation(app, session, factory,
+                                                                         fake_smtp):
+    """Sign-up keeps accepting these addresses (SMTPUTF8 is widely offered)."""
+    person = factory.newcomer(channel="email", phone=None, phone_country=None,
+                              email="José@Exámple.org")
+    confirmation = next(m for m in rows(session, person_id=person.id)
+                        if m.kind == "email_confirm")
+    assert confirmation.to_address == "josé@exámple.org"
+    run(app, NOW)
+    assert rows(session, id=confirmation.id)[0].status == "sent"
+    [received] = fake_smtp.messages_to("josé@exámple.org")
+    assert b"confirm" in received["content"].lower()

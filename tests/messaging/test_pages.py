@@ -59,10 +59,10 @@ def test_log_page_shows_what_would_have_been_sent(make_app, session, factory):
 
 
 PRODUCTION = {
-    "BUDDY_ENV": "production", "BUDDY_SECRET_KEY": "p" * 40,
+    "BUDDY_ENV": "production", "BUDDY_SECRET_KEY": "kW3n9Zr_Qx7LbT0vYc2PjH5sUe8dGmA4fR6tNq1iXoE-",
     "BUDDY_PUBLIC_URL": "https://buddy.example.nhs.uk",
     "BUDDY_SMTP_HOST": "smtp.example.org", "BUDDY_MAIL_FROM": "buddy@example.org",
-    "TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "t" * 32,
+    "TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "9f1c07e4b2a85d3e6c0f47a91b2d8e53",
     "TWILIO_FROM_NUMBER": "+15005550006", "TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886",
 }
 

@@ -64,7 +64,7 @@ def test_tampered_inbound_is_refused(app, session, factory, client):
 def test_status_callback_unsigned_is_refused(app, session, factory, client, fake_twilio):
     person = factory.newcomer()
     run(app, at(2027, 7, 14, 9))
-    row = next(m for m in rows(session, person_id=person.id) if m.kind == "what_to_expect")
+    [row] = rows(session, person_id=person.id, kind="what_to_expect", channel="sms")
     url = f"http://localhost/messages/twilio/status/{row.id}"
     form = {"MessageSid": row.provider_id, "MessageStatus": "failed", "ErrorCode": "30003"}
     assert client.post(url, data=form).status_code == 403
@@ -138,7 +138,7 @@ def test_status_callbacks_duplicated_or_out_of_order_end_right(app, session, fac
     """Item 5."""
     person = factory.newcomer()
     run(app, at(2027, 7, 14, 9))
-    row = next(m for m in rows(session, person_id=person.id) if m.kind == "what_to_expect")
+    [row] = rows(session, person_id=person.id, kind="what_to_expect", channel="sms")
     url = f"http://localhost/messages/twilio/status/{row.id}"
     for status in ("delivered", "sent", "queued", "delivered", "sending"):
         form = {"MessageSid": row.provider_id, "MessageStatus": status}
@@ -153,7 +153,7 @@ def test_status_callbacks_duplicated_or_out_of_order_end_right(app, session, fac
 def test_undelivered_callback_with_21610_opts_out_and_falls_back(app, session, factory, client):
     person = confirm(session, factory.newcomer())
     run(app, at(2027, 7, 14, 9))
-    row = next(m for m in rows(session, person_id=person.id) if m.kind == "what_to_expect")
+    [row] = rows(session, person_id=person.id, kind="what_to_expect", channel="sms")
     url = f"http://localhost/messages/twilio/status/{row.id}"
     form = {"MessageSid": row.provider_id, "MessageStatus": "undelivered", "ErrorCode": "21610"}
     client.post(url, data=form, headers=sign(url, form))
