@@ -91,9 +91,11 @@ def register_blueprints(app: Flask) -> None:
         admin,
         auth,
         dashboard,
+        families,
         family,
         lead,
         main,
+        programme,
         runs,
         signup,
     )
@@ -109,7 +111,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin.bp, url_prefix="/admin")
     app.register_blueprint(runs.bp, url_prefix="/lead/runs")
     app.register_blueprint(family.bp, url_prefix="/family")
+    app.register_blueprint(families.bp, url_prefix="/lead/families")
     app.register_blueprint(messaging.bp, url_prefix="/messages")
+    app.register_blueprint(programme.bp)  # /volunteer/..., /available/..., /account/volunteer
 
 
 def register_template_helpers(app: Flask) -> None:

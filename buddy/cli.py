@@ -113,27 +113,49 @@ def serve(host: str, port: int) -> None:
                use_reloader=False)
 
 
-@click.command("export-cohort")
-@with_appcontext
-@click.argument("region")
-@click.option("--out", type=click.Path(dir_okay=False, writable=True),
-              help="Write to this file instead of standard output.")
-def export_cohort(region: str, out: str | None) -> None:
-    """Write REGION's active people as a cohort v1, as the next run would see them."""
-    import json
+def _region_and_intake(region: str, intake: str | None) -> str:
+    """The intake a command works on (REGION's next by default), after checking both.
 
-    from buddy import reference
-    from buddy.db import get_session
-    from buddy.services.cohorts import family_cohort
+    :raises click.BadParameter: for an unknown region or an intake not written YYYY-MM in
+        one of the region's intake months (exit status 2, with what to type instead).
+    """
+    from buddy import clock, intakes, reference
 
     if region not in reference.regions():
         raise click.BadParameter(f"choose one of {', '.join(reference.regions())}",
                                  param_hint="REGION")
-    text = json.dumps(family_cohort(get_session(), region), indent=2, ensure_ascii=False)
+    if intake is None:
+        return intakes.next_intake(clock.today(), region)
+    try:
+        return intakes.parse(intake, region)
+    except intakes.BadIntake as exc:
+        raise click.BadParameter(str(exc), param_hint="--intake") from None
+
+
+INTAKE_HELP = "The intake, as YYYY-MM (default: the region's next intake)."
+
+
+@click.command("export-cohort")
+@with_appcontext
+@click.argument("region")
+@click.option("--intake", help=INTAKE_HELP)
+@click.option("--out", type=click.Path(dir_okay=False, writable=True),
+              help="Write to this file instead of standard output.")
+def export_cohort(region: str, intake: str | None, out: str | None) -> None:
+    """Write the cohort v1 a family run for REGION's intake would see."""
+    import json
+
+    from buddy import intakes
+    from buddy.db import get_session
+    from buddy.services.cohorts import family_cohort
+
+    intake = _region_and_intake(region, intake)
+    text = json.dumps(family_cohort(get_session(), region, intake=intake), indent=2,
+                      ensure_ascii=False)
     if out:
         with open(out, "w", encoding="utf-8") as fh:
             fh.write(text + "\n")
-        click.echo(f"Wrote the {region} cohort to {out}.", err=True)
+        click.echo(f"Wrote the {region} cohort for {intakes.label(intake)} to {out}.", err=True)
     else:
         click.echo(text)
 
@@ -141,20 +163,19 @@ def export_cohort(region: str, out: str | None) -> None:
 @click.command("match")
 @with_appcontext
 @click.argument("region")
+@click.option("--intake", help=INTAKE_HELP)
 @click.option("--time-limit", default=30.0, show_default=True, help="Seconds for the solver.")
 @click.option("--publish", "publish_now", is_flag=True, help="Publish the result as a lead would.")
-def match(region: str, time_limit: float, publish_now: bool) -> None:
-    """Run a family match for REGION here and print a summary (and publish it with --publish)."""
+def match(region: str, intake: str | None, time_limit: float, publish_now: bool) -> None:
+    """Run a family match for REGION's intake here and print a summary (publish: --publish)."""
     from sqlmodel import select
 
-    from buddy import reference
+    from buddy import intakes
     from buddy.db import get_session
     from buddy.models import User
-    from buddy.services import ServiceError, runs
+    from buddy.services import ServiceError, cohorts, runs
 
-    if region not in reference.regions():
-        raise click.BadParameter(f"choose one of {', '.join(reference.regions())}",
-                                 param_hint="REGION")
+    intake = _region_and_intake(region, intake)
     session = get_session()
     # Runs are recorded against a person: the region's lead, or else an admin.
     actor = session.exec(select(User).where(User.role == "lead", User.region == region)
@@ -163,17 +184,22 @@ def match(region: str, time_limit: float, publish_now: bool) -> None:
     if actor is None:
         raise click.ClickException(f"no DA lead for {region} and no admin: create one first")
     try:
-        run = runs.start_run(session, lead=actor, region=region, time_limit_s=time_limit)
+        run = runs.start_run(session, lead=actor, region=region, time_limit_s=time_limit,
+                             intake=intake)
     except ServiceError as exc:
         raise click.ClickException("; ".join(exc.errors.values())) from None
+    if not cohorts.confirmed(session, region, intake):
+        click.echo(f"No volunteer has confirmed for {intakes.label(intake)} yet: nobody who "
+                   "did not confirm is put in a new family.", err=True)
     run = runs.execute_run(session, run.id)
     if run.status == "failed":
         raise click.ClickException(f"run {run.id} failed: {run.error}")
     review = runs.review(session, run)
     metrics = review["metrics"]
     result = run.result
-    click.echo(f"Run {run.id} for {region}: {result['status']}, objective {result['objective']},"
-               f" bound {result['bound']}, {result['seconds']:.1f} s")
+    click.echo(f"Run {run.id} for {region}, {intakes.label(intake)}: {result['status']}, "
+               f"objective {result['objective']}, bound {result['bound']}, "
+               f"{result['seconds']:.1f} s")
     click.echo("Metrics: " + ", ".join(
         f"{k} {metrics[k]}" for k in ("coverage", "language", "interest", "scheme", "country",
                                       "three_stages", "hospital", "size_spread", "families")))

@@ -17,7 +17,7 @@ from phonenumbers import PhoneNumberType
 from phonenumbers import timezone as phone_timezones
 from sqlmodel import Session
 
-from buddy import passwords, reference
+from buddy import intakes, passwords, reference
 from buddy.messaging.models import CheckIn, Flag
 from buddy.models import (
     AmbassadorPair,
@@ -230,6 +230,8 @@ def load(*, session: Session, seed: int, password: str) -> dict[str, int]:
     session.add_all(people)
     session.flush()
     counts["families"] = _history(session, rng, people, now)
+    for person in people:  # after _history, which moves the earlier intake's arrival dates
+        intakes.assign(person)
     session.add(AuditEvent(action="demo_loaded", detail={"seed": seed, **counts}))
     session.commit()
     return counts
@@ -271,7 +273,8 @@ def _history(session: Session, rng: random.Random, people: list[Person], now) ->
             earlier = [p for p in earlier if p not in group]
             made, number = made + 1, number + 1
             family = Family(code=f"{region}-{number:03d}", region=region, status="published",
-                            published_at=published)
+                            published_at=published,
+                            intake=intakes.intake_of(group[0].arrival_date, region))
             session.add(family)
             session.flush()
             places = [(anchor, "anchor")] + [(p, "newcomer") for p in group]

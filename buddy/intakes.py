@@ -126,3 +126,18 @@ def next_training_year_change(after: date, region: str | None = None) -> date:
     """The first training-year change strictly after `after`."""
     change = training_year_change(after.year, region)
     return change if change > after else training_year_change(after.year + 1, region)
+
+
+def assign(person) -> bool:
+    """Set a newcomer's `intake` from their arrival date and region; True if it changed.
+
+    Volunteers keep theirs (an alumna's intake stays as history). A newcomer already in a
+    running family stays in it when their intake moves: only the next runs see the change.
+    """
+    if person.role != "newcomer":
+        return False
+    intake = intake_of(person.arrival_date, person.region)
+    if person.intake == intake:
+        return False
+    person.intake = intake
+    return True

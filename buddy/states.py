@@ -39,6 +39,7 @@ class Action(StrEnum):
     APPROVE = "approve"
     DECLINE = "decline"
     MOVE_REGION = "move_region"
+    BECOME_VOLUNTEER = "become_volunteer"
 
 
 VOLUNTEER_ROLES = frozenset({"buddy", "ambassador"})
@@ -80,11 +81,15 @@ TRANSITIONS: dict[tuple[PersonStatus, Action], Transition] = {
     # A new region: approval was the old region's lead's, so it goes, and an active
     # volunteer waits for the new lead (a paused one waits when they resume).
     **{(s, Action.MOVE_REGION): Transition(SAME, SYSTEM, approval="clear") for s in PersonStatus},
+    # A newcomer of an earlier intake who volunteers waits for the region's lead like any
+    # new volunteer (buddy/services/training_year.py changes the role after this check).
+    (A, Action.BECOME_VOLUNTEER): Transition(P, MEMBER, frozenset({"newcomer"}),
+                                             approval="clear"),
 }
 
 LABELS = {Action.PAUSE: "pause", Action.RESUME: "resume", Action.WITHDRAW: "leave",
           Action.REJOIN: "rejoin", Action.APPROVE: "approve", Action.DECLINE: "decline",
-          Action.MOVE_REGION: "change region"}
+          Action.MOVE_REGION: "change region", Action.BECOME_VOLUNTEER: "become a volunteer"}
 
 
 class TransitionRefused(ServiceError):
@@ -107,14 +112,16 @@ def approved(person: Person) -> bool:
 
 
 def is_matchable(person: Person) -> bool:
-    """Active, and approved where approval is needed: the optimiser may place them."""
-    return person.status == PersonStatus.ACTIVE and approved(person)
+    """Active, approved where approval is needed, not anonymised: the optimiser may place them."""
+    return (person.status == PersonStatus.ACTIVE and approved(person)
+            and person.anonymised_at is None)
 
 
 def matchable():
     """SQL condition: `is_matchable` in a query."""
-    return sa.and_(Person.status == PersonStatus.ACTIVE.value, sa.or_(
-        Person.role == "newcomer", Person.approved_region == Person.region))
+    # An anonymised newcomer keeps "active" for the figures but is never placed again.
+    return sa.and_(Person.status == PersonStatus.ACTIVE.value, Person.anonymised_at.is_(None),
+                   sa.or_(Person.role == "newcomer", Person.approved_region == Person.region))
 
 
 def check(person: Person, action: Action | str, actor: Actor) -> Transition:

@@ -224,6 +224,8 @@ def test_production_accepts_every_owasp_argon2_setting(make_app, memory, passes)
         ({"BUDDY_ARGON2_TIME_COST": 1}, "weaker than OWASP's argon2id minimum"),
         ({"BUDDY_ARGON2_MEMORY_KIB": 7168, "BUDDY_ARGON2_TIME_COST": 4},
          "BUDDY_ARGON2_MEMORY_KIB=7168 with BUDDY_ARGON2_TIME_COST=4 is weaker"),
+        # A fixed clock is for walking a programme year in development and test only.
+        ({"BUDDY_NOW": "2027-08-04T09:00:00+01:00"}, "BUDDY_NOW fixes the clock"),
     ],
 )
 def test_production_refuses_unsafe_settings(make_app, change, message):

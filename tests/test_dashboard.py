@@ -6,25 +6,34 @@ import csv
 import html
 import io
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
 import pytest
 from sqlmodel import select
 
+from buddy import intakes
 from buddy.messaging.models import CheckIn, Flag
 from buddy.models import AuditEvent, Family, FamilyMember, Person, User
 from buddy.services import indicators
 from tests.factories import login
 
 REGION = "wessex"
-TODAY = date.today()
-NOW = datetime.now(UTC)
+# The app's clock (BUDDY_NOW): A, B, C and E below belong to the August 2026 intake (the
+# current one), D to February 2027.
+NOW = datetime(2026, 11, 18, 10, tzinfo=UTC)
+TODAY = NOW.date()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(BUDDY_NOW=NOW.isoformat())
 
 
 def arrive(session, person, days_ago: int) -> Person:
     person = session.get(Person, person.id)
     person.arrival_date = TODAY - timedelta(days=days_ago)
+    intakes.assign(person)  # as the profile page does
     session.add(person)
     session.commit()
     return person
@@ -189,8 +198,8 @@ def test_exports_hold_the_region_only(lead_client, region, name):
 def test_export_figures_match_the_dashboard(lead_client, region):
     rows = list(csv.DictReader(io.StringIO(
         lead_client.get("/lead/export/indicators.csv").get_data().decode("utf-8-sig"))))
-    assert rows == [{"region": REGION, "signed_up": "5", "matched": "2", "arrived": "2",
-                     "first_check_in_answered": "2", "engaged_8_weeks": "1",
+    assert rows == [{"region": REGION, "intake": "all", "signed_up": "5", "matched": "2",
+                     "arrived": "2", "first_check_in_answered": "2", "engaged_8_weeks": "1",
                      "approved_volunteers": "4", "spare_capacity": "5",
                      "arrivals_without_family": "1", "open_flags": "1"}]
 
@@ -213,10 +222,12 @@ def test_national_view_suppresses_small_numbers(app, session, region, factory):
     assert "Definitions" in page and indicators.DEFINITIONS["engaged_8_weeks"] in page
     rows = list(csv.DictReader(io.StringIO(
         client.get("/admin/indicators.csv").get_data().decode("utf-8-sig"))))
-    wessex = next(r for r in rows if r["region"] == REGION)
-    assert wessex["signed_up"] == "5" and wessex["spare_capacity"] == "5"
+    # The current intake (August 2026) and the three before it, for each of the 11 regions.
+    assert len(rows) == 44
+    assert {r["intake"] for r in rows} == {"2025-02", "2025-08", "2026-02", "2026-08"}
+    wessex = next(r for r in rows if (r["region"], r["intake"]) == (REGION, "2026-08"))
+    assert wessex["signed_up"] == "<5" and wessex["spare_capacity"] == "5"
     assert wessex["matched"] == "<5" and wessex["open_flags"] == "<5"
-    assert len(rows) == 11
     # Admins may open any region's dashboard.
     assert "Who needs you (1)" in client.get("/lead/?region=wessex").get_data(as_text=True)
 
@@ -230,7 +241,7 @@ def test_leads_and_members_cannot_see_the_national_view(lead_client, app, sessio
 
 
 def test_match_quality_follows_a_publication_at_once_and_sign_ups_within_the_refresh(
-        app, session, region, factory, monkeypatch):
+        app, session, region, factory):
     """The per-worker cache of the fairness figures (measured: the dashboard's heaviest part)."""
     def counts() -> tuple[int, int]:
         with app.app_context():
@@ -240,9 +251,7 @@ def test_match_quality_follows_a_publication_at_once_and_sign_ups_within_the_ref
     assert counts() == (4, 2)  # A and B of the four active newcomers (E has withdrawn)
     factory.newcomer(full_name="Newcomer F", region=REGION, scheme="wessex:poole")
     assert counts() == (4, 2)  # a sign-up waits for the refresh...
-    later = datetime.now(UTC) + indicators.QUALITY_REFRESH
-    monkeypatch.setattr(indicators, "datetime", type("Later", (datetime,), {
-        "now": staticmethod(lambda tz=None: later)}))
+    app.config["BUDDY_NOW"] = (NOW + indicators.QUALITY_REFRESH).isoformat()
     assert counts() == (5, 2)  # ...and is counted after it
     family = Family(code="wessex-002", region=REGION, status="published", published_at=NOW)
     session.add(family)

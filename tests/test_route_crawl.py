@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from buddy.messaging.models import Flag
+from buddy.models import Family, VolunteerConfirmation
 from buddy.services import runs
 from tests.factories import login
 
@@ -35,6 +36,10 @@ ACCESS = {
     "account.phone": "member", "account.send_code": "member", "messaging.checkin_answer": "token",
     "messaging.confirm_email": "token", "messaging.twilio_inbound": "twilio",
     "messaging.twilio_status": "twilio",
+    "messaging.family_answer": "token", "family.answer": "member", "families.index": "staff",
+    "families.show": "staff", "families.end": "staff", "families.extend": "staff",
+    "programme.volunteer_by_link": "token", "programme.availability_by_link": "token",
+    "programme.volunteer": "member", "lead.record_availability": "staff",
 }
 
 
@@ -50,16 +55,23 @@ def build_world(app, session, factory) -> dict:
     lead = factory.staff("lead", region=REGION, email="lead.a@example.org")
     factory.staff("lead", region="london", email="lead.b@example.org")
     factory.staff("admin", email="admin@example.org")
-    factory.volunteer(capacity="2", **kw)
+    volunteer = factory.volunteer(capacity="2", **kw)
     pending = factory.volunteer(status="pending", **kw)
     member = factory.newcomer(email="member@example.org", **kw)
+    # The newcomer's intake (arrival 4 August 2027), and a volunteer who confirmed for it.
+    session.add(VolunteerConfirmation(person_id=volunteer.id, intake="2027-08", available=True,
+                                      channel="web"))
     with app.app_context():
-        run = runs.start_run(session, lead=lead, region=REGION, time_limit_s=5)
+        run = runs.start_run(session, lead=lead, region=REGION, time_limit_s=5,
+                             intake="2027-08")
         runs.execute_run(session, run.id)
     flag = Flag(person_id=member.id, region=REGION, reason="help", text="HELP")
     session.add(flag)
+    family = Family(code=f"{REGION}-900", region=REGION, status="published")
+    session.add(family)
     session.commit()
     return {"person_id": pending.id, "run_id": run.id, "flag_id": flag.id,
+            "family_id": family.id,
             "lead_id": lead.id, "message_id": 1, "reply_id": 1, "filename": "app.css",
             "role": "buddy", "name": "people", "token": "not-a-real-token"}
 

@@ -6,11 +6,38 @@ import pytest
 from sqlmodel import select
 
 import matching
-from buddy.models import AuditEvent, Family, FamilyMember, MatchRun, Person, User
+from buddy.models import (
+    AuditEvent,
+    Family,
+    FamilyMember,
+    MatchRun,
+    Person,
+    User,
+    VolunteerConfirmation,
+)
 from buddy.services import NotFound, ServiceError, runs
 from buddy.services.cohorts import family_cohort, key
 
 REGION = "wessex"
+# The factory's newcomers arrive on 4 August 2027: on 1 July 2027 theirs is the next intake.
+NOW = "2027-07-01T09:00:00+01:00"
+INTAKE = "2027-08"
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(BUDDY_NOW=NOW)
+
+
+def confirm_all(session, intake: str = INTAKE) -> None:
+    """Every approved buddy of the region confirms they can buddy for `intake`, as asked."""
+    answered = set(session.exec(select(VolunteerConfirmation.person_id)
+                                .where(VolunteerConfirmation.intake == intake)).all())
+    for person in session.exec(select(Person).where(Person.role == "buddy")).all():
+        if person.id not in answered:
+            session.add(VolunteerConfirmation(person_id=person.id, intake=intake,
+                                              available=True, channel="web"))
+    session.commit()
 
 
 @pytest.fixture
@@ -32,6 +59,7 @@ def region_people(factory) -> dict[str, list[Person]]:
 
 
 def run_now(app, session, lead, **kw) -> MatchRun:
+    confirm_all(session)
     with app.app_context():
         run = runs.start_run(session, lead=lead, region=REGION, time_limit_s=5, **kw)
         return runs.execute_run(session, run.id)

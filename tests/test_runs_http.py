@@ -11,7 +11,12 @@ from sqlmodel import select
 import matching
 from buddy.models import Family, MatchRun
 from tests.factories import login
-from tests.test_runs import REGION
+from tests.test_runs import NOW, REGION, confirm_all
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(BUDDY_NOW=NOW)
 
 
 @pytest.fixture
@@ -23,10 +28,11 @@ def lead_client(app, factory):
 
 
 @pytest.fixture
-def small_region(factory):
+def small_region(factory, session):
     for i in range(2):
         factory.volunteer(region=REGION, scheme="wessex:poole", capacity="2",
                           full_name=f"Anchor {i}", share_email="y")
+    confirm_all(session)
     return [factory.newcomer(region=REGION, scheme="wessex:poole", full_name=f"Newcomer {i}",
                              share_email="y") for i in range(4)]
 
@@ -44,6 +50,7 @@ def wait_for(session, run_id: int, timeout: float = 60) -> MatchRun:
 
 
 def start(client, session, kind="families") -> MatchRun:
+    confirm_all(session)
     response = client.post("/lead/runs/", data={"kind": kind, "time_limit": "10"})
     assert response.status_code == 302
     run_id = int(response.headers["Location"].rsplit("/", 1)[1])

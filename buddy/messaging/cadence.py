@@ -37,6 +37,10 @@ CADENCE_KINDS = (
     "what_to_expect", "ambassador_intro", "family_intro", "checkin", "buddy_nudge",
     "close_continue",
 )
+# Kinds the daily jobs queue (services/training_year.py, services/confirmations.py): not
+# planned here, so a reconcile leaves them alone, but re-checked before sending like those
+# (active, sending window, opt-out, confirmed email).
+DAILY_KINDS = ("volunteer_invite", "availability_ask", "availability_reminder")
 TWILIO_CHANNELS = ("sms", "whatsapp")
 DEFAULT_ZONE = "Europe/London"
 
@@ -273,10 +277,7 @@ def family_plans(
                 dated("checkin", f"day:{days}", "checkin",
                       recipient.arrival_date + timedelta(days=days), c.checkin_expire_days,
                       {"when": _after(days, ago=False)})
-            dated("close_continue", "arrival", "close_continue",
-                  recipient.arrival_date + timedelta(days=c.close_days), c.close_expire_days,
-                  {"link": link})
-        return plans
+        return plans + close_question_plans(family, members, now, tz)
 
     due = min((intro_due(n) for n in newcomers), default=published)
     plans.append(Plan("family_intro", f"family:{family.id}", due, "family_intro_volunteer",
@@ -286,10 +287,31 @@ def family_plans(
             dated("buddy_nudge", f"newcomer:{newcomer.id}:day:{days}", "buddy_nudge",
                   newcomer.arrival_date + timedelta(days=days), c.checkin_expire_days,
                   {"newcomer": newcomer.full_name, "when": _after(days, ago=True)})
-    last = max((n.arrival_date for n in newcomers), default=published.date())
-    dated("close_continue", f"family:{family.id}", "close_continue",
-          last + timedelta(days=c.close_days), c.close_expire_days, {"link": link})
-    return plans
+    return plans + close_question_plans(family, members, now, tz)
+
+
+def close_question_plans(family: Family, members: list[tuple[Person, str]], now: datetime,
+                         tz: str | None = None) -> list[Plan]:
+    """The six-month question, once per family: every member is asked on the family's question
+    day (last newcomer's arrival + close_days) whether to carry on or finish.
+
+    Not asked once decided (carrying on): services/endings.py decides when it closes.
+    """
+    # Imported here: endings re-plans members through this module when a family ends.
+    from buddy.services import endings
+
+    if family.carry_on_until is not None or family.status != "published":
+        return []
+    c = cadence_for(family.region)
+    question = endings.question_of(family, members)
+    due = local_moment(question.asked_on, c.send_time, tz)
+    expires = local_moment(question.closes_on, time(0), tz)
+    if expires <= now:  # a question long closed is not queued only to expire
+        return []
+    until = endings.carry_on_limit(family.region, question.asked_on)
+    return [Plan("close_continue", f"family:{family.id}", due, "close_continue",
+                 {"until": _long_date(until), "link": public_url("family.show")},
+                 expires_at=expires)]
 
 
 def _account_link() -> str:

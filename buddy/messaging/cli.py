@@ -1,4 +1,5 @@
-"""Messaging commands: `buddy dispatch` (one pass) and `buddy scheduler` (every minute)."""
+"""Scheduled commands: `buddy dispatch` (one pass), `buddy daily` (the programme year's daily
+jobs) and `buddy scheduler` (dispatch every minute, daily once a day)."""
 
 from __future__ import annotations
 
@@ -38,20 +39,45 @@ def dispatch_command(now: str | None, limit: int | None) -> None:
     click.echo(f"Dispatch: {summary}.")
 
 
+@click.command("daily")
+@with_appcontext
+def daily_command() -> None:
+    """Run the daily jobs once at the clock's time: family endings, stage moves, invitations
+    to volunteer, volunteer confirmations, retention. Safe to run again."""
+    from buddy import clock, db
+    from buddy.services import daily
+
+    done, failed = daily.run(db.get_session(), now=clock.now())
+    summary = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in sorted(done.items()))
+    click.echo(f"Daily ({clock.now():%Y-%m-%d %H:%M} UTC): {summary or 'nothing due'}.")
+    if failed:
+        raise click.ClickException(f"These steps failed and will be tried again: "
+                                   f"{', '.join(failed)} (see the log)")
+
+
 @click.command("scheduler")
 @click.option("--interval", type=int, default=60, show_default=True,
               help="Seconds between dispatch passes.")
+@click.option("--daily-at", default="06:00", show_default=True, metavar="HH:MM",
+              help="When the daily jobs run, UK time (and once when the scheduler starts).")
 @with_appcontext
-def scheduler_command(interval: int) -> None:
-    """Run the one scheduler process: a dispatch pass every minute until stopped.
+def scheduler_command(interval: int, daily_at: str) -> None:
+    """Run the one scheduler process: a dispatch pass every minute and the daily jobs once a
+    day, until stopped.
 
     Run exactly one of these (APScheduler in several processes runs each job once per
     process). It keeps no state of its own: the outbox table is the truth.
     """
     from apscheduler.schedulers.blocking import BlockingScheduler
 
+    from buddy import clock, db
     from buddy.messaging.dispatch import dispatch
+    from buddy.services import daily
 
+    try:
+        hour, minute = (int(part) for part in daily_at.split(":"))
+    except ValueError:
+        raise click.BadParameter("use a time like 06:00", param_hint="--daily-at") from None
     app = current_app._get_current_object()
     # Logging (JSON lines to standard error) is set up at the process's start (buddy.cli).
     log = logging.getLogger("buddy.scheduler")
@@ -66,7 +92,19 @@ def scheduler_command(interval: int) -> None:
             if counts:
                 log.info("dispatch", extra={"counts": dict(counts)})
 
+    def run_daily() -> None:
+        with app.app_context():
+            try:
+                daily.run(db.get_session(), now=clock.now())
+            except Exception:  # tomorrow's run (or a restart) catches up: every step does
+                log.exception("daily run failed")
+
     scheduler = BlockingScheduler(timezone=UTC)
+    # Once at start as well: a scheduler that was down at the daily time catches up at once
+    # (every step is idempotent, so a second run the same day changes nothing).
+    scheduler.add_job(run_daily, "cron", hour=hour, minute=minute, timezone=clock.ENGLAND,
+                      id="daily", next_run_time=datetime.now(UTC), coalesce=True,
+                      max_instances=1, misfire_grace_time=6 * 3600)
     scheduler.add_job(run_pass, "interval", seconds=interval, id="dispatch",
                       next_run_time=datetime.now(UTC), coalesce=True, max_instances=1,
                       misfire_grace_time=interval)
@@ -83,4 +121,4 @@ def scheduler_command(interval: int) -> None:
         pass
 
 
-COMMANDS.extend([dispatch_command, scheduler_command])
+COMMANDS.extend([dispatch_command, daily_command, scheduler_command])

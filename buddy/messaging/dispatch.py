@@ -236,13 +236,27 @@ def _finish(session: Session, message: Message, status: str, reason: str, now: d
     return status
 
 
+def _anonymised(session: Session, message: Message, person: Person | None) -> bool:
+    """Whether the recipient was anonymised (buddy/services/retention.py): never sent then."""
+    if person is not None:
+        return person.anonymised_at is not None
+    # Account emails (a reset link, "someone tried to sign up") carry the user, not the person.
+    return session.exec(select(Person.id).where(Person.user_id == message.user_id,
+                                                Person.anonymised_at.is_not(None))).first() \
+        is not None
+
+
 def _process(session: Session, message_id: int, now: datetime,
              channels: dict[str, Channel]) -> str:
     message = session.get(Message, message_id, populate_existing=True)
     person = session.get(Person, message.person_id) if message.person_id else None
-    planned = message.kind in cadence.CADENCE_KINDS
+    planned = message.kind in cadence.CADENCE_KINDS or message.kind in cadence.DAILY_KINDS
 
     # Re-check before sending: still relevant, still active, still wanted on this channel?
+    if _anonymised(session, message, person):
+        result = _finish(session, message, CANCELLED, "Person anonymised", now)
+        session.commit()
+        return result
     if message.expires_at is not None and message.expires_at <= now:
         result = _finish(session, message, EXPIRED, "Not sent before it stopped being relevant",
                          now)
@@ -283,6 +297,11 @@ def _process(session: Session, message_id: int, now: datetime,
         session.commit()
         if message.channel == "email":
             body += _answer_links(check_in, person)
+    if message.kind == "close_continue" and message.channel == "email" and person is not None:
+        # Signed now, not when queued months ago: a link's life starts when it is sent.
+        from buddy.services import endings
+
+        body += endings.answer_links(message, person)
     content = None
     if message.channel == "whatsapp" and not whatsapp_session_open(
             session, message.to_address, now):

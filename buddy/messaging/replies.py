@@ -29,6 +29,9 @@ from buddy.services import NotFound, audit, phone_verification
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
 START_WORDS = {"START", "YES", "UNSTOP"}
 HELP_WORDS = {"HELP", "INFO"}
+# Answers to a family's six-month question: words, so never a check-in's 1 or 2, and never
+# END (a Twilio STOP word).
+FAMILY_WORDS = {"CARRY": "carry_on", "CARRYON": "carry_on", "FINISH": "finish"}
 # Twilio message statuses in the order they happen; a status only ever moves forward.
 STATUS_RANK = {
     "accepted": 1, "scheduled": 1, "queued": 2, "sending": 3, "sent": 4,
@@ -38,16 +41,25 @@ DELIVERY_FAILED = {"failed", "undelivered"}
 
 
 def meaning_of(body: str) -> str:
-    """ok | call | stop | start | help | unclear, for a reply in any case or spacing."""
+    """ok | call | carry_on | finish | available | not_available | stop | start | help | unclear,
+    in any case or spacing."""
     word = re.sub(r"\s+", "", body or "").upper()
     if word in {"1", "2"}:
         return "ok" if word == "1" else "call"
+    if word in FAMILY_WORDS:
+        return FAMILY_WORDS[word]
     if word in STOP_WORDS:
         return "stop"
     if word in START_WORDS:
         return "start"
     if word in HELP_WORDS:
         return "help"
+    if word.endswith("AVAILABLE") or word.startswith("AVAILABLE"):  # AVAILABLE 2, NOT AVAILABLE
+        from buddy.services.confirmations import parse_reply
+
+        parsed = parse_reply(word)
+        if parsed is not None:
+            return "available" if parsed[0] else "not_available"
     return "unclear"
 
 
@@ -105,10 +117,12 @@ def receive_text(session: Session, *, sid: str, from_: str, body: str) -> Inboun
     """Store an inbound SMS or WhatsApp message once and act on it; None when already stored.
 
     Commits. From the number's one verified owner: 1 and 2 answer their latest check-in; 2,
-    HELP and anything unrecognised raise a flag. From any other number the text waits in the
-    admin's queue and touches nobody's record. STOP and START act on the number, whoever
-    sent them: our own opt-out is set or cleared for every person with that number (Twilio
-    blocks texts to it after STOP, and we must not text it either), and nothing else.
+    HELP and anything unrecognised raise a flag; CARRY and FINISH answer the six-month
+    question of their family (an unclear-reply flag when no question is open). From any
+    other number the text waits in the admin's queue and touches nobody's record. STOP and
+    START act on the number, whoever sent them: our own opt-out is set or cleared for every
+    person with that number (Twilio blocks texts to it after STOP, and we must not text it
+    either), and nothing else.
     """
     channel = "whatsapp" if from_.startswith("whatsapp:") else "sms"
     number = from_.removeprefix("whatsapp:")
@@ -128,7 +142,14 @@ def receive_text(session: Session, *, sid: str, from_: str, body: str) -> Inboun
             set_opt_out(session, person, meaning == "stop")
     elif owner is not None:
         check_in = _latest_check_in(session, owner)
-        if meaning in ("ok", "call") and check_in is not None:
+        if meaning in ("carry_on", "finish"):
+            _answer_family(session, owner, meaning, channel, body)
+        elif meaning in ("available", "not_available"):
+            from buddy.services import confirmations
+
+            if not confirmations.answer_by_text(session, owner, body, channel):
+                raise_flag(session, owner, "unclear_reply", body, check_in=None)
+        elif meaning in ("ok", "call") and check_in is not None:
             inbound.check_in_id = check_in.id
             answer_check_in(session, check_in, owner, meaning, channel)
         elif meaning == "call":
@@ -139,6 +160,20 @@ def receive_text(session: Session, *, sid: str, from_: str, body: str) -> Inboun
             raise_flag(session, owner, "unclear_reply", body, check_in=None)
     session.commit()
     return inbound
+
+
+def _answer_family(session: Session, owner: Person, answer: str, channel: str,
+                   body: str) -> None:
+    from buddy.services import ServiceError, endings
+
+    family = endings.open_question_for(session, owner)
+    if family is None:
+        raise_flag(session, owner, "unclear_reply", body)
+        return
+    try:
+        endings.record_answer(session, family, owner, answer, channel)
+    except ServiceError:
+        raise_flag(session, owner, "unclear_reply", body)
 
 
 def reply_queue(session: Session, *, handled: bool = False,

@@ -1,13 +1,33 @@
-"""Signed, expiring links in messages: email confirmation and one-click check-in answers."""
+"""Signed, expiring links in messages: email confirmation, one-click check-in answers and
+answers to a family's six-month question."""
 
 from __future__ import annotations
 
 from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+
+from buddy import clock
 
 CONFIRM = "buddy.confirm-email"
 CHECKIN = "buddy.checkin-answer"
+FAMILY = "buddy.family-answer"
+# A newcomer of an earlier intake invited to volunteer; a volunteer asked about an intake.
+VOLUNTEER = "buddy.volunteer-invite"
+AVAILABILITY = "buddy.availability"
 _MAX_DAYS_SETTING = {CONFIRM: "BUDDY_CONFIRM_LINK_DAYS", CHECKIN: "BUDDY_CHECKIN_LINK_DAYS"}
+# Lifetimes of links with no setting: an invitation to volunteer stays open two months; an
+# availability question is asked 70 days before its intake and may be answered until it starts.
+_FIXED_DAYS = {VOLUNTEER: 60, AVAILABILITY: 75}
+# A family answer link is refused once the family's question has closed (services/endings.py);
+# this outer limit only stops a very old link from being read at all.
+FAMILY_LINK_DAYS = 90
+
+
+class _ClockSigner(TimestampSigner):
+    """Stamps and checks links with the app's clock, so BUDDY_NOW ages them too."""
+
+    def get_timestamp(self) -> int:
+        return int(clock.now().timestamp())
 
 
 class BadLink(Exception):
@@ -15,7 +35,8 @@ class BadLink(Exception):
 
 
 def _serializer(salt: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt,
+                                  signer=_ClockSigner)
 
 
 def sign(salt: str, payload: dict) -> str:
@@ -28,7 +49,9 @@ def verify(salt: str, token: str) -> dict:
 
     :raises BadLink: when expired or not signed by us for this purpose.
     """
-    max_age = int(current_app.config[_MAX_DAYS_SETTING[salt]]) * 86400
+    days = (FAMILY_LINK_DAYS if salt == FAMILY else _FIXED_DAYS[salt] if salt in _FIXED_DAYS
+            else int(current_app.config[_MAX_DAYS_SETTING[salt]]))
+    max_age = days * 86400
     try:
         payload = _serializer(salt).loads(token, max_age=max_age)
     except SignatureExpired:

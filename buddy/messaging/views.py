@@ -99,6 +99,39 @@ def checkin_answer(token: str):
                            already=check_in.answer)
 
 
+@bp.route("/family-answer/<token>", methods=["GET", "POST"])
+def family_answer(token: str):
+    """The six-month question by email: GET shows the answer with one button; POST records it.
+
+    As with check-ins, a mail scanner's GET must not answer for the member.
+    """
+    from buddy import clock
+    from buddy.services import ServiceError, endings
+
+    session = get_session()
+    try:
+        family, person, answer = endings.by_link(session, token)
+    except tokens.BadLink as exc:
+        return render_template("messages/link_invalid.html", reason=str(exc)), 400
+    form = ActionForm()
+    error = None
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            endings.record_answer(session, family, person, answer, "email")
+        except ServiceError as exc:
+            error = str(exc)
+        else:
+            session.commit()
+            return render_template("messages/family_answer_done.html", answer=answer)
+    already = endings.answers_of(session, family.id).get(person.id)
+    members = endings.members_of(session, family.id)
+    open_now = endings.is_open(family, endings.question_of(family, members),
+                               endings.england_day(clock.now()))
+    return render_template("messages/family_answer.html", answer=answer, form=form,
+                           already=already, open_now=open_now, error=error,
+                           family=family), 409 if error else 200
+
+
 @bp.get("/confirm-email/<token>")
 def confirm_email(token: str):
     try:

@@ -12,12 +12,12 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlmodel import Session, select
 
-from buddy import passwords, states
+from buddy import intakes, passwords, states
 from buddy.links import public_url
 from buddy.messaging import cadence, outbox
 from buddy.messaging.models import CheckIn, Flag, InboundMessage, Message
 from buddy.models import AuditEvent, LoginThrottle, Person, User, utcnow
-from buddy.services import NotFound, ServiceError, audit, phone_verification
+from buddy.services import NotFound, ServiceError, audit, phone_verification, retention
 from buddy.services.profiles import SENSITIVE_FIELDS, clean_name, clean_profile
 
 RESET_SALT = "buddy.password-reset"
@@ -108,6 +108,7 @@ def register_member(
         contact_consent_at=now,
         sensitive_consent_at=now if sensitive else None,
     )
+    intakes.assign(person)  # newcomers: the intake of their arrival date
     session.add(person)
     session.flush()
     audit.record(
@@ -484,6 +485,9 @@ def delete_account(*, session: Session, user: User, password: str) -> None:
     person = session.exec(select(Person).where(Person.user_id == user.id)).first()
     detail = {"role": person.role if person else user.role}
     region = person.region if person else user.region
+    # Their name, contact details and answers leave the rows that stay too (others'
+    # messages, match runs, audit details): the same traces the retention job removes.
+    retention.forget_traces(session, person=person, user=user)
     # Audit entries about this person stay (they record what leads did) but lose the link.
     if person is not None:
         session.execute(

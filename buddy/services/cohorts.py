@@ -12,8 +12,15 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from buddy import states
-from buddy.models import AmbassadorPair, AvoidPair, Family, FamilyMember, Person
+from buddy import clock, intakes, states
+from buddy.models import (
+    AmbassadorPair,
+    AvoidPair,
+    Family,
+    FamilyMember,
+    Person,
+    VolunteerConfirmation,
+)
 
 PREFIX = {"newcomer": "n", "buddy": "b", "ambassador": "a"}
 GENDER = {"female": "F", "male": "M", "other": "X"}
@@ -123,44 +130,130 @@ def avoid_pairs(session: Session, region: str) -> list[list[str]]:
     return [[key(p), key(people[a.person_b])] for a, p in rows if a.person_b in people]
 
 
+def _in_intake(region: str, intake: str):
+    """Newcomers of `intake` (and those with no arrival date yet when it is the next one)
+    who were never in a family that ended: theirs was their buddy family."""
+    same = Person.intake == intake
+    if intake == intakes.next_intake(clock.today(), region):
+        same = sa.or_(same, Person.intake.is_(None))
+    return sa.and_(same, Person.id.not_in(_members(region, ("ended",))))
+
+
+def confirmed(session: Session, region: str, intake: str) -> dict[int, int | None]:
+    """Matchable volunteers of `region` who confirmed they can buddy for `intake`: id -> the
+    capacity they gave (None: keep their profile's)."""
+    rows = session.exec(
+        select(Person.id, VolunteerConfirmation.capacity)
+        .join(VolunteerConfirmation, VolunteerConfirmation.person_id == Person.id)
+        .where(Person.region == region, Person.role == "buddy", states.matchable(),
+               VolunteerConfirmation.intake == intake,
+               VolunteerConfirmation.available.is_(True))).all()
+    return dict(rows)
+
+
+def intake_counts(session: Session, region: str, intake: str) -> dict[str, int]:
+    """What a run for `intake` would start from: its newcomers without a running family
+    and the buddies who confirmed for it."""
+    newcomers = session.exec(
+        select(sa.func.count()).select_from(Person).where(
+            Person.region == region, Person.role == "newcomer", states.matchable(),
+            _in_intake(region, intake), Person.id.not_in(_members(region)))).one()
+    return {"newcomers": int(newcomers), "volunteers": len(confirmed(session, region, intake))}
+
+
+def _members(region: str, statuses: tuple[str, ...] = ("published",)):
+    """People in a family of `region` with one of `statuses` (running: published), as a
+    subquery."""
+    return (select(FamilyMember.person_id).join(Family, Family.id == FamilyMember.family_id)
+            .where(Family.region == region, Family.status.in_(statuses)))
+
+
 def family_cohort(
-    session: Session, region: str, *, excluded: Iterable[int] = (),
+    session: Session, region: str, *, intake: str | None = None, excluded: Iterable[int] = (),
     extra_locked: Iterable[dict] = (), published: list | None = None,
 ) -> dict:
-    """The region's active newcomers and buddies, published families locked, avoid pairs.
+    """The cohort of a family run for `intake`: its newcomers, the buddies who confirmed for
+    it, the running families locked, avoid pairs.
 
-    Members of published families stay in the cohort even if they have since paused, so that
-    a published family is never broken; `excluded` people (removed by the lead) are left out.
+    Newcomers are the intake's active ones not in a running family and never in one that
+    ended (with those who have no arrival date yet when it is the next intake); newcomers of
+    other intakes never are.
+    Buddies are the matchable ones with a VolunteerConfirmation saying available for the
+    intake, at the capacity they confirmed; nobody who did not confirm joins a new family.
+    Running families (status published; ended ones are history) are locked with all their
+    members, even members who have since paused, so that a running family is never broken;
+    a member who did not confirm keeps their place but gets no room for more newcomers.
+    Without `intake` (the dashboard's match quality): every active newcomer and buddy of the
+    region, as they stand. `excluded` people (removed by the lead) are left out.
     `published` saves a query when the caller already has published_families().
     """
     excluded = set(excluded)
     if published is None:
         published = published_families(session, region)
     in_published = {p.id for _, members in published for _, p in members}
+    if intake is None:
+        wanted = sa.true()
+        capacities: dict[int, int | None] = {}
+    else:
+        capacities = confirmed(session, region, intake)
+        wanted = sa.or_(
+            sa.and_(Person.role == "newcomer", _in_intake(region, intake)),
+            Person.id.in_(list(capacities) or [-1]))
     # Only the columns a cohort needs, as plain rows: a region's 1,000 people load about
     # four times faster than as ORM objects (the dashboard's match quality reads this too).
     people = session.exec(
         select(*COHORT_COLUMNS).where(
             Person.region == region,
             Person.role.in_(["newcomer", "buddy"]),
-            sa.or_(states.matchable(), Person.id.in_(list(in_published) or [-1])),
+            sa.or_(sa.and_(states.matchable(), wanted),
+                   Person.id.in_(list(in_published) or [-1])),
         ).order_by(Person.id)
     ).all()
     people = [p for p in people if p.id not in excluded or p.id in in_published]
+    entries = [_entry(p) for p in people]
+    if intake is not None:
+        load = _newcomers_held(published)
+        for entry, p in zip(entries, people, strict=True):
+            if p.role != "buddy":
+                continue
+            if p.id in capacities:
+                given = capacities[p.id]
+                # Never below what their running family holds: that family is not broken.
+                entry["capacity"] = max(entry["capacity"] if given is None else given,
+                                        load.get(p.id, 0))
+            else:
+                # In a running family without confirming: the family stays as it is.
+                entry["capacity"] = load.get(p.id, 0)
     keys = {key(p) for p in people}
     locked = merge_locked([locked_entry(f, members) for f, members in published]
                           + [entry for entry in extra_locked if set(entry["members"]) <= keys])
     return {
         "version": 1,
-        "people": [_entry(p) for p in people],
+        "people": entries,
         "locked": locked,
         "avoid": [pair for pair in avoid_pairs(session, region) if set(pair) <= keys],
     }
 
 
+def _newcomers_held(published: list) -> dict[int, int]:
+    """Volunteer id -> the newcomers of the running family they are in."""
+    load: dict[int, int] = {}
+    for _, members in published:
+        newcomers = sum(1 for m, _ in members if m.place == "newcomer")
+        for m, p in members:
+            if m.place != "newcomer":
+                load[p.id] = load.get(p.id, 0) + newcomers
+    return load
+
+
 def ambassador_cohort(session: Session, region: str) -> dict:
     """The national pool of ambassadors (capacity less their published pairs) and the region's
-    active newcomers who asked for an ambassador and do not have one yet."""
+    active newcomers who asked for an ambassador and do not have one yet.
+
+    National, so not for one intake; but an ambassador is for before arrival, so newcomers of
+    intakes before the region's next one are left out ('YYYY-MM' sorts as the dates do).
+    """
+    upcoming = intakes.next_intake(clock.today(), region)
     load: dict[int, int] = defaultdict(int)
     paired: set[int] = set()
     for pair in session.exec(select(AmbassadorPair).where(AmbassadorPair.status == "published")):
@@ -172,7 +265,8 @@ def ambassador_cohort(session: Session, region: str) -> dict:
     ).all()
     newcomers = session.exec(
         select(Person).where(Person.role == "newcomer", states.matchable(),
-                             Person.region == region, Person.wants_ambassador.is_(True))
+                             Person.region == region, Person.wants_ambassador.is_(True),
+                             sa.or_(Person.intake.is_(None), Person.intake >= upcoming))
         .order_by(Person.id)
     ).all()
     people = [_entry(p) for p in newcomers if p.id not in paired]

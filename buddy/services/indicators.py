@@ -2,6 +2,10 @@
 
 The dashboard, the national table and the CSV exports all read these functions, so a figure
 means the same everywhere. DEFINITIONS is printed under the national table.
+
+Every figure can be read for one intake (`YYYY-MM`, buddy/intakes.py), so a region compares
+this year with last year: the newcomers' figures (INTAKE_FIGURES) count that intake's
+newcomers only; the others (volunteers, spare capacity, flags) are the region as it is now.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, func, select
 
 import matching
-from buddy import states
+from buddy import clock, intakes, states
 from buddy.messaging.models import CheckIn, Flag
 from buddy.models import Family, FamilyMember, Person, QualitySnapshot
 from buddy.services.cohorts import family_cohort, key, published_families
@@ -27,78 +31,97 @@ UPCOMING_DAYS = 60
 SMALL = 5  # cells below this are shown as "<5" outside their region
 
 PIPELINE = ("signed_up", "matched", "arrived", "first_check_in_answered", "engaged_8_weeks")
+# The figures that belong to an intake: the national time series shows these.
+INTAKE_FIGURES = PIPELINE
 DEFINITIONS = {
     "signed_up": "Newcomers who have signed up, whatever their status now.",
-    "approved_volunteers": "Buddies and ambassadors approved by the DA lead and active now.",
-    "matched": "Newcomers in a published buddy family.",
+    "approved_volunteers": "Buddies and ambassadors approved by the DA lead and active now "
+                           "(whatever the intake).",
+    "matched": "Newcomers placed in a buddy family, running or ended.",
     "arrived": "Newcomers whose arrival or start date has passed.",
     "first_check_in_answered": "Newcomers who answered their first check-in (arrival + 7 days).",
     "engaged_8_weeks": "Newcomers who answered a check-in 8 weeks or more after arrival "
                        "(day 56 or 91).",
-    "spare_capacity": "Newcomers that active buddies could still take: each buddy's capacity "
-                      "less the newcomers in their published family.",
+    "spare_capacity": "Newcomers that active buddies could still take now: each buddy's "
+                      "capacity less the newcomers in their running family (whatever the "
+                      "intake).",
     "arrivals_without_family": f"Active newcomers arriving in the next {UPCOMING_DAYS} days "
                                "who are not in a published family.",
     "open_flags": "Flags (a call asked for, an unclear reply, a failed message) not yet "
-                  "contacted or resolved.",
+                  "contacted or resolved (whatever the intake).",
 }
 
 
-def _placed(region: str):
-    """Newcomers in a published family of `region`, as a subquery."""
-    return (select(FamilyMember.person_id).join(Family, Family.id == FamilyMember.family_id)
-            .where(Family.region == region, Family.status == "published",
-                   FamilyMember.place == "newcomer"))
+def _of_intake(intake):
+    """People of `intake` (a value or a bind parameter), as a subquery of ids."""
+    return select(Person.id).where(Person.intake == intake)
+
+
+def _placed(region: str, intake=None, statuses: tuple[str, ...] = ("published",)):
+    """Newcomers (of `intake`, when given) in a family of `region` with one of `statuses`,
+    as a subquery."""
+    query = (select(FamilyMember.person_id).join(Family, Family.id == FamilyMember.family_id)
+             .where(Family.region == region, Family.status.in_(statuses),
+                    FamilyMember.place == "newcomer"))
+    if intake is not None:
+        query = query.where(FamilyMember.person_id.in_(_of_intake(intake)))
+    return query
 
 
 # Each figure of DEFINITIONS is one function returning its SQL expression, so that summary()
-# reads a region's whole row in one query, built once with the region and dates as parameters
-# (measured: 15 round trips made the dashboard the slowest page under load, and building the
-# statement anew cost more CPU than running it).
+# reads a region's whole row in one query, built once with the region, dates and intake as
+# parameters (measured: 15 round trips made the dashboard the slowest page under load, and
+# building the statement anew cost more CPU than running it). `intake` is None for every
+# intake; figures that are not about an intake's newcomers take no notice of it.
 
-def _newcomers(region: str):
-    return select(func.count()).select_from(Person).where(
+def _newcomers(region: str, intake=None):
+    query = select(func.count()).select_from(Person).where(
         Person.region == region, Person.role == "newcomer")
+    return query if intake is None else query.where(Person.intake == intake)
 
 
-def signed_up(region: str, today: date):
-    return _newcomers(region).scalar_subquery()
+def signed_up(region: str, today: date, intake=None):
+    return _newcomers(region, intake).scalar_subquery()
 
 
-def matched(region: str, today: date):
+def matched(region: str, today: date, intake=None):
     # Counted over the placements, not as "newcomers IN placed": on a database without
     # planner statistics PostgreSQL ran that as a nested loop, 5 times slower (measured).
-    placed = _placed(region).subquery()
+    # Ended families count: last year's intake was matched, even though its families ended.
+    placed = _placed(region, intake, ("published", "ended")).subquery()
     return select(func.count(sa.distinct(placed.c.person_id))).scalar_subquery()
 
 
-def arrived(region: str, today: date):
-    return _newcomers(region).where(Person.status.in_(["active", "paused"]),
-                                    Person.arrival_date <= today).scalar_subquery()
+def arrived(region: str, today: date, intake=None):
+    return _newcomers(region, intake).where(Person.status.in_(["active", "paused"]),
+                                            Person.arrival_date <= today).scalar_subquery()
 
 
-def _answered(region: str, days: tuple[int, ...]):
+def _answered(region: str, days: tuple[int, ...], intake=None):
     """Newcomers who answered a check-in of one of these days (each person once)."""
-    return (select(func.count(sa.distinct(CheckIn.person_id)))
-            .where(CheckIn.region == region, CheckIn.day.in_(days),
-                   CheckIn.answer.is_not(None)).scalar_subquery())
+    query = (select(func.count(sa.distinct(CheckIn.person_id)))
+             .where(CheckIn.region == region, CheckIn.day.in_(days),
+                    CheckIn.answer.is_not(None)))
+    if intake is not None:
+        query = query.where(CheckIn.person_id.in_(_of_intake(intake)))
+    return query.scalar_subquery()
 
 
-def first_check_in_answered(region: str, today: date):
-    return _answered(region, (7,))
+def first_check_in_answered(region: str, today: date, intake=None):
+    return _answered(region, (7,), intake)
 
 
-def engaged_8_weeks(region: str, today: date):
-    return _answered(region, (56, 91))
+def engaged_8_weeks(region: str, today: date, intake=None):
+    return _answered(region, (56, 91), intake)
 
 
-def approved_volunteers(region: str, today: date):
+def approved_volunteers(region: str, today: date, intake=None):
     return (select(func.count()).select_from(Person).where(
         Person.region == region, Person.role.in_(["buddy", "ambassador"]),
         states.matchable()).scalar_subquery())
 
 
-def spare_capacity(region: str, today: date):
+def spare_capacity(region: str, today: date, intake=None):
     """Sum over active buddies of capacity less the newcomers in their published family."""
     newcomers = (
         select(FamilyMember.family_id, func.count().label("n"))
@@ -119,19 +142,20 @@ def spare_capacity(region: str, today: date):
         .scalar_subquery(), 0)
 
 
-def _arriving_without_family(region: str, today: date, until: date):
-    return (Person.region == region, Person.role == "newcomer", states.matchable(),
-            Person.arrival_date >= today, Person.arrival_date <= until,
-            Person.id.not_in(_placed(region)))
+def _arriving_without_family(region: str, today: date, until: date, intake=None):
+    where = (Person.region == region, Person.role == "newcomer", states.matchable(),
+             Person.arrival_date >= today, Person.arrival_date <= until,
+             Person.id.not_in(_placed(region)))
+    return where if intake is None else (*where, Person.intake == intake)
 
 
-def arrivals_without_family_count(region: str, today: date):
+def arrivals_without_family_count(region: str, today: date, intake=None):
     until = sa.bindparam("until", type_=sa.Date)  # today + UPCOMING_DAYS, given by summary()
     return (select(func.count()).select_from(Person)
-            .where(*_arriving_without_family(region, today, until)).scalar_subquery())
+            .where(*_arriving_without_family(region, today, until, intake)).scalar_subquery())
 
 
-def open_flags(region: str, today: date):
+def open_flags(region: str, today: date, intake=None):
     return (select(func.count()).select_from(Flag)
             .where(Flag.region == region, Flag.status == "open").scalar_subquery())
 
@@ -144,18 +168,25 @@ FIGURES = {
 }
 
 
-def arrivals_without_family(session: Session, region: str, today: date) -> list[Person]:
-    """Active newcomers arriving within UPCOMING_DAYS without a published family, soonest first."""
+def arrivals_without_family(session: Session, region: str, today: date,
+                            intake: str | None = None) -> list[Person]:
+    """Active newcomers (of `intake`, when given) arriving within UPCOMING_DAYS without a
+    running family, soonest first."""
     until = today + timedelta(days=UPCOMING_DAYS)
-    return list(session.exec(select(Person).where(*_arriving_without_family(region, today, until))
-                             .order_by(Person.arrival_date, Person.id)).all())
+    return list(session.exec(
+        select(Person).where(*_arriving_without_family(region, today, until, intake))
+        .order_by(Person.arrival_date, Person.id)).all())
 
 
-def check_in_response(session: Session, region: str) -> dict[int, dict[str, int]]:
-    """For each check-in day: how many were sent and how many answered."""
-    rows = session.exec(select(CheckIn.day, func.count(), func.count(CheckIn.answer))
-                        .where(CheckIn.region == region, CheckIn.sent_at.is_not(None))
-                        .group_by(CheckIn.day)).all()
+def check_in_response(session: Session, region: str, intake: str | None = None
+                      ) -> dict[int, dict[str, int]]:
+    """For each check-in day: how many (of `intake`'s newcomers, when given) were sent and
+    how many answered."""
+    query = (select(CheckIn.day, func.count(), func.count(CheckIn.answer))
+             .where(CheckIn.region == region, CheckIn.sent_at.is_not(None)))
+    if intake is not None:
+        query = query.where(CheckIn.person_id.in_(_of_intake(intake)))
+    rows = session.exec(query.group_by(CheckIn.day)).all()
     found = {day: {"sent": sent, "answered": answered} for day, sent, answered in rows}
     return {day: found.get(day, {"sent": 0, "answered": 0}) for day in CHECK_IN_DAYS}
 
@@ -198,7 +229,7 @@ def quality_by_group(session: Session, region: str) -> dict | None:
         .join(Family, Family.id == FamilyMember.family_id)
         .where(Family.region == region, Family.status == "published")).one()
     version = f"{count}@{published_at.isoformat() if published_at else '-'}"
-    now = datetime.now(UTC)
+    now = clock.now()
     snapshot = session.get(QualitySnapshot, region)
     if (snapshot is not None and snapshot.version == version
             and now - snapshot.computed_at < QUALITY_REFRESH):
@@ -234,15 +265,23 @@ def _quality_by_group(session: Session, region: str) -> dict | None:
 
 
 @functools.cache
-def _summary_query() -> sa.Select:
+def _summary_query(per_intake: bool) -> sa.Select:
+    # Two statements rather than "intake IS NULL OR ...": each keeps a plan that uses the
+    # intake index, and PostgreSQL need not guess the type of a NULL parameter.
     region, today = sa.bindparam("region", type_=sa.String), sa.bindparam("today", type_=sa.Date)
-    return select(*(figure(region, today).label(name) for name, figure in FIGURES.items()))
+    intake = sa.bindparam("intake", type_=sa.String) if per_intake else None
+    return select(*(figure(region, today, intake).label(name)
+                    for name, figure in FIGURES.items()))
 
 
-def summary(session: Session, region: str, today: date) -> dict[str, int]:
-    """The indicators table row of one region (the figures in DEFINITIONS), in one query."""
-    row = session.execute(_summary_query(), {
-        "region": region, "today": today, "until": today + timedelta(days=UPCOMING_DAYS)}).one()
+def summary(session: Session, region: str, today: date, intake: str | None = None
+            ) -> dict[str, int]:
+    """The indicators table row of one region (the figures in DEFINITIONS), in one query;
+    with `intake`, the newcomers' figures count that intake's newcomers only."""
+    values = {"region": region, "today": today, "until": today + timedelta(days=UPCOMING_DAYS)}
+    if intake is not None:
+        values["intake"] = intake
+    row = session.execute(_summary_query(intake is not None), values).one()
     return {name: int(value or 0) for name, value in row._mapping.items()}
 
 
@@ -251,10 +290,33 @@ def suppress(value: int) -> int | str:
     return "<5" if value < SMALL else value
 
 
-def national(session: Session, regions: list[str], today: date) -> dict[str, dict]:
-    """The indicators of every region, small numbers suppressed."""
-    return {region: {k: suppress(v) for k, v in summary(session, region, today).items()}
+def national(session: Session, regions: list[str], today: date,
+             intake: str | None = None) -> dict[str, dict]:
+    """The indicators of every region (for `intake`, when given), small numbers suppressed."""
+    return {region: {k: suppress(v) for k, v in summary(session, region, today, intake).items()}
             for region in regions}
+
+
+def series(session: Session, regions: list[str], today: date, intake_list: list[str]
+           ) -> dict[str, dict[str, int | str]]:
+    """The national time series: for each intake, INTAKE_FIGURES summed over `regions`,
+    small numbers suppressed (totals below 5 could still point at someone)."""
+    out = {}
+    for intake in intake_list:
+        rows = [summary(session, region, today, intake) for region in regions]
+        out[intake] = {k: suppress(sum(row[k] for row in rows)) for k in INTAKE_FIGURES}
+    return out
+
+
+def intake_choices(today: date, region: str | None = None, count: int = 4) -> list[str]:
+    """The intakes a reader can choose, newest first: the next one and `count` before it."""
+    following = intakes.next_intake(today, region)
+    return [following, *intakes.previous(following, region, count)]
+
+
+def current_intake(today: date, region: str | None = None) -> str:
+    """The intake figures are read for by default: that of a newcomer arriving today."""
+    return intakes.intake_of(today, region)
 
 
 def oldest_open_flag_age(session: Session, region: str, now: datetime) -> timedelta | None:

@@ -6,7 +6,7 @@ from datetime import date
 
 from sqlmodel import Session, select
 
-from buddy import states
+from buddy import intakes, states
 from buddy.messaging import cadence
 from buddy.models import Person, User, utcnow
 from buddy.services import NotFound, ServiceError, audit, phone_verification
@@ -40,13 +40,18 @@ def update_profile(
     values = clean_profile(data, role=person.role, today=today)
     consent = values.pop("sensitive_consent")
     before = {"region": person.region, "arrival_date": person.arrival_date,
-              "full_name": person.full_name}
+              "full_name": person.full_name, "stage": person.stage}
     phone_before = person.phone
     for key, value in values.items():
         setattr(person, key, value)
+    # A new arrival date or region can move a newcomer to another intake (buddy/intakes.py).
+    intakes.assign(person)
     # A new number is unverified (texts go by email) until its code comes back.
     phone_verification.phone_given(session, person, before=phone_before)
     now = utcnow()
+    if person.stage != before["stage"]:
+        # Set by hand (less than full time, an extension): the next move leaves it alone.
+        person.stage_corrected_at = now
     if consent and person.sensitive_consent_at is None:
         person.sensitive_consent_at = now
     elif not consent:

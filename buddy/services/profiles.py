@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from buddy import phones, reference
+from buddy import clock, phones, reference
 from buddy.services import ServiceError
 from buddy.text import clean_name, parse_int
 
@@ -42,7 +42,7 @@ def clean_profile(data: dict, *, role: str, today: date | None = None) -> dict:
     Collects every problem before raising, so that a form shows them all at once.
     :raises ServiceError: mapping each bad field to what to fix.
     """
-    today = today or date.today()
+    today = today or clock.today()
     errors: dict[str, str] = {}
     out: dict = {"role": role}
 

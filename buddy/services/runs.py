@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 import matching
-from buddy import reference, scoping
+from buddy import clock, intakes, reference, scoping
 from buddy.models import (
     AmbassadorPair,
     AvoidPair,
@@ -52,25 +52,35 @@ _KEY = re.compile(r"\b[nba]-\d+\b")
 def start_run(
     session: Session, *, lead: User, region: str, kind: str = "families",
     time_limit_s: float = 30, seed: int = 0, excluded: list[int] | None = None,
-    extra_locked: list[dict] | None = None,
+    extra_locked: list[dict] | None = None, intake: str | None = None,
 ) -> MatchRun:
     """Queue a run for the lead's region with its cohort; the caller launches the job.
 
+    A family run is for one intake (`YYYY-MM`; the region's next by default); an ambassador
+    run draws on the national pool and is for no intake (cohorts.ambassador_cohort).
     :raises NotFound: for a region outside the lead's; ServiceError when a run is already
-        going for this region or the settings are out of range.
+        going for this region or the settings or intake are out of range.
     """
     scoping.check_region(lead, region)
     if kind not in KINDS:
         raise ServiceError({"kind": "Choose families or ambassadors"})
     if not 1 <= time_limit_s <= 600:
         raise ServiceError({"time_limit": "Choose a time limit between 1 second and 10 minutes"})
+    if kind == "families":
+        try:
+            intake = intakes.parse(intake, region) if intake else \
+                intakes.next_intake(clock.today(), region)
+        except intakes.BadIntake as exc:
+            raise ServiceError({"intake": str(exc)}) from None
+    else:
+        intake = None
     fail_stale_runs(session)
     if kind == "families":
-        cohort = family_cohort(session, region, excluded=excluded or (),
+        cohort = family_cohort(session, region, intake=intake, excluded=excluded or (),
                                extra_locked=extra_locked or ())
     else:
         cohort = ambassador_cohort(session, region)
-    run = MatchRun(region=region, kind=kind, time_limit_s=time_limit_s, seed=seed,
+    run = MatchRun(region=region, kind=kind, intake=intake, time_limit_s=time_limit_s, seed=seed,
                    started_by=lead.id, cohort=cohort, excluded=list(excluded or []),
                    progress={"phase": "queued", "updated": utcnow().isoformat()})
     session.add(run)
@@ -84,7 +94,8 @@ def start_run(
             "wait for it to finish, then start another"
         ) from None
     audit.record(session, actor=lead, action="run_started", region=region,
-                 detail={"run_id": run.id, "kind": kind, "time_limit_s": time_limit_s})
+                 detail={"run_id": run.id, "kind": kind, "intake": intake,
+                         "time_limit_s": time_limit_s})
     session.commit()
     return run
 
@@ -190,9 +201,22 @@ def _write_draft(session: Session, run: MatchRun) -> None:
                     reasons=pair.get("reasons", {}).get(n_key, [])))
         return
     locked_codes = {entry["family"] for entry in run.cohort.get("locked", [])}
-    for fam in run.result.get("families", []):
-        family = Family(code=fam["id"], region=fam["region"], run_id=run.id,
-                        locked=fam["id"] in locked_codes)
+    # The optimiser numbers new families past the locked ones only: an ended family's code
+    # stays its own (members see it in their history), so a new family gets the next free one.
+    families = run.result.get("families", [])
+    ended = set(session.exec(select(Family.code).where(Family.region == run.region,
+                                                       Family.status == "ended")).all())
+    taken = ended | {fam["id"] for fam in families}
+    number = 0
+    for fam in families:
+        code = fam["id"]
+        if code in ended and code not in locked_codes:
+            while code in taken:
+                number += 1
+                code = f"{run.region}-{number:03d}"
+            taken.add(code)
+        family = Family(code=code, region=fam["region"], run_id=run.id, intake=run.intake,
+                        locked=code in locked_codes)
         session.add(family)
         session.flush()
         reasons = fam.get("reasons", {})
@@ -485,7 +509,7 @@ def reoptimise(session: Session, *, lead: User, run_id: int,
               if f.locked and f.status == "draft" and members]
     return start_run(session, lead=lead, region=run.region, kind=run.kind,
                      time_limit_s=time_limit_s or run.time_limit_s, seed=run.seed,
-                     excluded=run.excluded, extra_locked=locked)
+                     excluded=run.excluded, extra_locked=locked, intake=run.intake)
 
 
 # --- Publishing and discarding ----------------------------------------------------------

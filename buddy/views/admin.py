@@ -84,24 +84,36 @@ def reply_handled(reply_id: int):
 @bp.get("/indicators")
 @role_required("admin")
 def indicators_table():
-    from datetime import date
-
+    from buddy import clock, intakes
     from buddy.services import indicators
+    from buddy.views.dashboard import requested_intake
 
-    table = indicators.national(get_session(), list(reference.regions()), date.today())
-    return render_template("admin/indicators.html", table=table, reference=reference,
-                           definitions=indicators.DEFINITIONS)
+    session, today = get_session(), clock.today()
+    regions = list(reference.regions())
+    intake = requested_intake(None) or indicators.current_intake(today)
+    # The time series: the chosen intake beside the three before it, oldest on the left.
+    series = indicators.series(session, regions, today,
+                               [*reversed(intakes.previous(intake, None, 3)), intake])
+    return render_template("admin/indicators.html", reference=reference, intake=intake,
+                           table=indicators.national(session, regions, today, intake),
+                           series=series, intakes=intakes, figures=indicators.INTAKE_FIGURES,
+                           choices=indicators.intake_choices(today), all_intakes=None,
+                           definitions=indicators.DEFINITIONS, region=None)
 
 
 @bp.get("/indicators.csv")
 @role_required("admin")
 def indicators_csv():
-    from datetime import date
-
     from flask import Response
 
-    from buddy.services import exports
+    from buddy import clock, intakes
+    from buddy.services import exports, indicators
+    from buddy.views.dashboard import requested_intake
 
-    return Response(exports.national_csv(get_session(), date.today()), mimetype="text/csv",
-                    headers={"Content-Disposition": 'attachment; filename="buddy-national.csv"',
-                             "Cache-Control": "no-store"})
+    today = clock.today()
+    intake = requested_intake(None) or indicators.current_intake(today)
+    body = exports.national_csv(get_session(), today,
+                                [*reversed(intakes.previous(intake, None, 3)), intake])
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="buddy-national-{intake}.csv"',
+        "Cache-Control": "no-store"})

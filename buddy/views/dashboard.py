@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from buddy import charts, reference
+from buddy import charts, clock, intakes, reference
 from buddy.auth import role_required
 from buddy.db import get_session
 from buddy.models import utcnow
@@ -17,16 +15,33 @@ from buddy.text import parse_id
 from buddy.views import requested_region
 
 bp = Blueprint("dashboard", __name__)
+ALL = "all"
+
+
+def requested_intake(region: str | None) -> str | None:
+    """The intake a page's figures are for: `?intake=YYYY-MM`, "all" (None: every intake),
+    or by default the current one. A value that is not an intake is said so, and the
+    default is shown instead."""
+    value = request.args.get("intake", "").strip()
+    if value == ALL:
+        return None
+    if value:
+        try:
+            return intakes.parse(value, region)
+        except intakes.BadIntake as exc:
+            flash(str(exc), "error")
+    return indicators.current_intake(clock.today(), region)
 
 
 @bp.get("/")
 @role_required("lead", "admin")
 def index():
-    session, region, today = get_session(), requested_region(), date.today()
-    upcoming = indicators.arrivals_without_family(session, region, today)
-    summary = indicators.summary(session, region, today)
+    session, region, today = get_session(), requested_region(), clock.today()
+    intake = requested_intake(region)
+    upcoming = indicators.arrivals_without_family(session, region, today, intake)
+    summary = indicators.summary(session, region, today, intake)
     weeks = indicators.weekly_activity(session, region, today)
-    response = indicators.check_in_response(session, region)
+    response = indicators.check_in_response(session, region, intake)
     fairness = indicators.quality_by_group(session, region)
     charts_ = {
         "activity": charts.bar_chart(
@@ -51,6 +66,8 @@ def index():
             label_header="Country group")
     return render_template(
         "dashboard/index.html", region=region, summary=summary, weeks=weeks,
+        intake=intake, intakes=intakes, all_intakes=ALL,
+        choices=indicators.intake_choices(today, region),
         response=response, fairness=fairness, charts=charts_,
         definitions=indicators.DEFINITIONS, reference=reference,
         pending=volunteer_service.pending_count(session, region),
@@ -110,7 +127,10 @@ def export(name: str):
     if name not in exports.REGION_EXPORTS:
         abort(404)
     region = requested_region()
-    body = exports.REGION_EXPORTS[name](get_session(), region, date.today())
+    # Without ?intake= (a bookmarked link from before intakes), every intake, as it was.
+    intake = requested_intake(region) if request.args.get("intake") else None
+    body = exports.REGION_EXPORTS[name](get_session(), region, clock.today(), intake)
     return Response(body, mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="buddy-{region}-{name}.csv"',
+        "Content-Disposition":
+            f'attachment; filename="buddy-{region}-{name}-{intake or ALL}.csv"',
         "Cache-Control": "no-store"})

@@ -1,16 +1,17 @@
-"""A member's own buddy family and ambassador."""
+"""A member's own buddy family (and earlier ones) and ambassador."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlmodel import select
 
-from buddy import reference
+from buddy import clock, reference
 from buddy.auth import role_required
 from buddy.db import get_session
-from buddy.models import Person, User
-from buddy.services import people, runs
+from buddy.forms import ActionForm
+from buddy.models import Family, FamilyMember, Person, User
+from buddy.services import ServiceError, endings, people, runs
 from buddy.services.cohorts import key
 
 bp = Blueprint("family", __name__)
@@ -21,14 +22,24 @@ bp = Blueprint("family", __name__)
 def show():
     session = get_session()
     person = people.person_of(session, current_user.row)
-    found = runs.family_of(session, person)
+    families = endings.families_of(session, person)
+    running = families[0] if families and families[0].status == "published" else None
+    found = (running, runs.members_of(session, running.id)) if running else None
     members, reasons = [], []
+    question = answer = None
     if found:
         family, rows = found
         by_key = {key(p): p for _, p in rows}
         members = rows
         mine = next((m for m, p in rows if p.id == person.id), None)
         reasons = runs.member_reasons(mine.reasons if mine else [], by_key)
+        asked = endings.question_of(family, [(p, m.place) for m, p in rows])
+        if endings.is_open(family, asked, clock.today()):
+            question = asked
+            answer = endings.answers_of(session, family.id).get(person.id)
+    history = [(f, endings.period(f), endings.members_of(session, f.id),
+                endings.long_date(endings.england_day(f.ended_at)) if f.ended_at else "")
+               for f in families if f is not running]
     pairs = runs.ambassador_of(session, person)
     # Emails only of people who agreed to share theirs with their family.
     sharing = [p.user_id for _, p in members if p.share_email] + [
@@ -36,4 +47,30 @@ def show():
     emails = dict(session.exec(select(Person.id, User.email).join(User, User.id == Person.user_id)
                                .where(Person.user_id.in_(sharing or [-1]))).all())
     return render_template("family/show.html", person=person, found=found, members=members,
-                           reasons=reasons, pairs=pairs, emails=emails, reference=reference)
+                           reasons=reasons, pairs=pairs, emails=emails, reference=reference,
+                           question=question, answer=answer, history=history,
+                           form=ActionForm(), long_date=endings.long_date)
+
+
+@bp.post("/<int:family_id>/answer")
+@role_required("member")
+def answer(family_id: int):
+    """The six-month question answered on the family page (carry on or finish)."""
+    session = get_session()
+    person = people.person_of(session, current_user.row)
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    family = session.exec(select(Family).join(
+        FamilyMember, FamilyMember.family_id == Family.id).where(
+        Family.id == family_id, FamilyMember.person_id == person.id)).first()
+    if family is None:
+        abort(404)  # not their family: as if it did not exist
+    try:
+        endings.record_answer(session, family, person, request.form.get("answer", ""), "web")
+    except ServiceError as exc:
+        flash(str(exc), "error")
+    else:
+        session.commit()
+        flash("Thank you: we have your answer.", "success")
+    return redirect(url_for("family.show"))

@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from buddy import reference, scoping
+from buddy import clock, intakes, reference, scoping
 from buddy.auth import role_required
 from buddy.db import get_session
 from buddy.forms import ActionForm
-from buddy.services import NotFound, ServiceError, volunteers
+from buddy.services import NotFound, ServiceError, confirmations, volunteers
+from buddy.views import requested_region
 
 bp = Blueprint("lead", __name__)
 STATUSES = {"pending": "Waiting for approval", "active": "Approved", "declined": "Declined"}
@@ -21,9 +22,13 @@ def volunteer_list():
     status = request.args.get("status", "pending")
     if status not in STATUSES:
         status = "pending"
-    people = volunteers.volunteers(get_session(), lead=current_user.row, status=status)
+    session = get_session()
+    people = volunteers.volunteers(session, lead=current_user.row, status=status)
+    region = requested_region()
+    overview = confirmations.overview(session, lead=current_user.row, region=region)
     return render_template("lead/volunteers.html", people=people, status=status,
-                           statuses=STATUSES, reference=reference)
+                           statuses=STATUSES, reference=reference, overview=overview,
+                           region=region)
 
 
 @bp.get("/volunteers/<int:person_id>")
@@ -35,8 +40,30 @@ def volunteer(person_id: int):
         abort(404)
     if person.role not in ("buddy", "ambassador"):
         abort(404)
+    intake = intakes.next_intake(clock.today(), person.region)
+    answer = confirmations.current_answer(get_session(), person, intake)
     return render_template("lead/volunteer.html", person=person, form=ActionForm(),
-                           reference=reference)
+                           reference=reference, intake=intake, label=intakes.label(intake),
+                           answer=answer)
+
+
+@bp.post("/volunteers/<int:person_id>/availability")
+@role_required("lead", "admin")
+def record_availability(person_id: int):
+    """Record a volunteer's answer for an intake that they gave by phone or in person."""
+    try:
+        confirmations.record_for(get_session(), lead=current_user.row, person_id=person_id,
+                                 intake=request.form.get("intake", ""),
+                                 available=request.form.get("available", ""),
+                                 capacity=request.form.get("capacity", ""))
+    except NotFound:
+        abort(404)
+    except (ServiceError, intakes.BadIntake) as exc:
+        get_session().rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("lead.volunteer", person_id=person_id))
+    flash("Their answer has been recorded", "success")
+    return redirect(url_for("lead.volunteer", person_id=person_id))
 
 
 @bp.post("/volunteers/<int:person_id>/decision")

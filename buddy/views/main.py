@@ -22,7 +22,11 @@ def index():
 
 @bp.get("/privacy")
 def privacy():
-    return render_template("main/privacy.html")
+    from buddy import intakes
+
+    # The default; a region's override (config/programme.toml) is for its DA lead to tell.
+    return render_template("main/privacy.html",
+                           retention_months=intakes.programme().retention_months)
 
 
 @bp.get("/healthz")

@@ -8,11 +8,11 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlmodel import select
 
-from buddy import jobs, reference
+from buddy import clock, intakes, jobs, reference
 from buddy.auth import role_required
 from buddy.db import get_session
 from buddy.models import AuditEvent, Person, User
-from buddy.services import NotFound, ServiceError, runs
+from buddy.services import NotFound, ServiceError, cohorts, runs
 from buddy.services.cohorts import published_families
 from buddy.text import parse_int
 from buddy.views import form_id, requested_region
@@ -23,10 +23,14 @@ bp = Blueprint("runs", __name__)
 @bp.get("/")
 @role_required("lead", "admin")
 def index():
-    region = requested_region()
+    session, region = get_session(), requested_region()
+    following = intakes.next_intake(clock.today(), region)
+    # The next intake (the default), then the two before it for late sign-ups and reruns.
+    choices = [(intake, cohorts.intake_counts(session, region, intake))
+               for intake in [following, *intakes.previous(following, region, 2)]]
     return render_template("runs/index.html", region=region, reference=reference,
-                           runs=runs.runs_for(get_session(), current_user.row, region),
-                           time_limits=runs.TIME_LIMITS)
+                           runs=runs.runs_for(session, current_user.row, region),
+                           time_limits=runs.TIME_LIMITS, choices=choices, intakes=intakes)
 
 
 @bp.post("/")
@@ -37,7 +41,8 @@ def start():
     try:
         run = runs.start_run(get_session(), lead=current_user.row, region=region,
                              kind=request.form.get("kind", "families"),
-                             time_limit_s=parse_int(limit, max_digits=4) or 0)
+                             time_limit_s=parse_int(limit, max_digits=4) or 0,
+                             intake=request.form.get("intake") or None)
     except ServiceError as exc:
         for message in exc.errors.values():
             flash(message, "error")
@@ -59,7 +64,8 @@ def show(run_id: int):
     session = get_session()
     runs.fail_stale_runs(session)
     run = _run_or_404(run_id)
-    context = {"run": run, "reference": reference, "review": runs.review(session, run)}
+    context = {"run": run, "reference": reference, "review": runs.review(session, run),
+               "intakes": intakes}
     if run.kind == "families":
         context["families"] = runs.draft_families(session, run)
         placed = {m.person_id for _, members in context["families"] for m, _ in members}

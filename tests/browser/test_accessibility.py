@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from sqlmodel import select
 
 from buddy.messaging.models import Flag
-from buddy.models import Family, MatchRun, User
+from buddy.models import Family, MatchRun, User, VolunteerConfirmation
 from buddy.services import runs
 from tests.conftest import ROOT
 from tests.factories import PASSWORD
@@ -25,16 +25,21 @@ def world(app, session, factory):
     lead = factory.staff("lead", region=REGION, email="lead@example.org")
     factory.staff("admin", email="admin@example.org")
     for i in range(2):
-        factory.volunteer(capacity="2", full_name=f"Anchor {i}", share_email="y", **kw)
+        anchor = factory.volunteer(capacity="2", full_name=f"Anchor {i}", share_email="y", **kw)
+        # Confirmed for the newcomers' intake (they arrive on 4 August 2027).
+        session.add(VolunteerConfirmation(person_id=anchor.id, intake="2027-08",
+                                          available=True, channel="web"))
     pending = factory.volunteer(status="pending", full_name="Pending Volunteer", **kw)
     newcomers = [factory.newcomer(full_name=f"Newcomer {i}", email=f"n{i}@example.org", **kw)
                  for i in range(3)]
     with app.app_context():
-        first = runs.start_run(session, lead=lead, region=REGION, time_limit_s=5)
+        first = runs.start_run(session, lead=lead, region=REGION, time_limit_s=5,
+                               intake="2027-08")
         runs.execute_run(session, first.id)
         runs.publish(session, lead=lead, run_id=first.id)
         factory.newcomer(full_name="Late Newcomer", **kw)
-        draft = runs.start_run(session, lead=lead, region=REGION, time_limit_s=5)
+        draft = runs.start_run(session, lead=lead, region=REGION, time_limit_s=5,
+                               intake="2027-08")
         runs.execute_run(session, draft.id)
     flag = Flag(person_id=newcomers[0].id, region=REGION, reason="asked_for_call", text="2")
     session.add(flag)

@@ -179,7 +179,8 @@ def test_every_text_fits_two_sms_segments_in_plain_gsm(name):
     filled = text.format_map({
         "name": "Christabel", "other": LONG, "others": ", ".join([LONG] * 3)[:120],
         "arrival": "30 September 2027", "link": "https://buddy.example.nhs.uk/account/",
-        "when": "13 weeks in", "newcomer": LONG, "days": 7, "code": "123456", "minutes": 15})
+        "when": "13 weeks in", "newcomer": LONG, "days": 7, "code": "123456", "minutes": 15,
+        "until": "30 September 2028", "intake": "September 2027"})
     assert set(filled) <= GSM, set(filled) - GSM
     assert len(filled) <= 306, len(filled)
 
