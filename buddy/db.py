@@ -38,9 +38,35 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+class ValueTooLong(ValueError):
+    """A text longer than its column holds: PostgreSQL refuses it, SQLite would keep it."""
+
+    def __init__(self, table: str, column: str, limit: int):
+        self.table, self.column, self.limit = table, column, limit
+        super().__init__(f"An answer is too long: {column.replace('_', ' ')} can be at most"
+                         f" {limit:,} characters. Go back, shorten it and send it again")
+
+
+def check_lengths(session, _context, _instances) -> None:
+    """Before every flush, refuse a text longer than its VARCHAR column, on both databases.
+
+    :raises ValueTooLong: naming the column and its limit.
+    """
+    for obj in (*session.new, *session.dirty):
+        state = sa.inspect(obj)
+        for attr in state.mapper.column_attrs:
+            limit = getattr(attr.columns[0].type, "length", None)
+            value = state.dict.get(attr.key)  # loaded values only: no query inside a flush
+            if limit and isinstance(value, str) and len(value) > limit:
+                raise ValueTooLong(state.mapper.local_table.name, attr.key, limit)
+
+
 def init_app(app: Flask) -> None:
     app.extensions["buddy.engine"] = build_engine(app.config["BUDDY_DATABASE_URL"])
     app.teardown_appcontext(close_session)
+    # On the Session class, so that jobs, the CLI and tests' own sessions check too.
+    if not sa.event.contains(Session, "before_flush", check_lengths):
+        sa.event.listen(Session, "before_flush", check_lengths)
 
 
 def engine() -> sa.Engine:

@@ -38,8 +38,8 @@ class Form(FlaskForm):
     """Every form of the app: HTML form fields only.
 
     Flask-WTF also feeds uploaded files and JSON bodies to the fields; no field here takes
-    either, and a file or a JSON object where text is expected crashed `.strip()`. A field
-    sent that way is simply not given, and gets the usual "enter ..." message.
+    either, and a file or a JSON object where text is expected would reach `.strip()` and
+    fail. A field sent that way is simply not given, and gets the usual "enter ..." message.
     """
 
     def __init__(self, *args, **kwargs):

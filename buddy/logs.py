@@ -14,6 +14,7 @@ import logging
 import re
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -53,10 +54,31 @@ class JsonFormatter(logging.Formatter):
         if "request_id" not in line and has_request_context() and "request_id" in g:
             line["request_id"] = g.request_id
         if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
+            line["exception"] = traceback_without_values(record.exc_info[1])
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
         return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def traceback_without_values(exc: BaseException | None) -> str:
+    """The traceback's frames and exception types, without the exceptions' messages.
+
+    Messages carry data: a database error quotes the row's values, smtplib the address it
+    could not encode. Frames and types say where and what; the row says who.
+    """
+    if exc is None:
+        return ""
+    parts: list[str] = []
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        frames = traceback.extract_tb(exc.__traceback__)
+        parts.insert(0, "".join(f'  File "{f.filename}", line {f.lineno}, in {f.name}\n'
+                                for f in frames)
+                     + f"{type(exc).__module__}.{type(exc).__qualname__} "
+                       "(message left out: it may hold personal data)\n")
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    return "\nDuring or because of the above:\n".join(parts)
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -123,6 +145,10 @@ def init_error_reporting(*, dsn: str, environment: str) -> bool:
 
 def _scrub(event: dict, _hint: dict) -> dict:
     """Replace the request's URL by its route rule: signed links carry tokens in the path."""
+    # Exception messages quote data (a database error its row's values): types and frames
+    # are enough to find the fault.
+    for value in (event.get("exception") or {}).get("values") or []:
+        value["value"] = "(message left out: it may hold personal data)"
     req = event.get("request")
     if req:
         req.pop("query_string", None)

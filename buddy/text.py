@@ -9,9 +9,11 @@ them is displayed are not welcome: line and paragraph separators, bidi marks, em
 overrides and isolates, zero-width spaces, BOMs, soft hyphens, tag characters (so the
 England and Scotland flag sequences too), private-use and unassigned code points. ZWJ and
 ZWNJ stay between two visible characters: Persian, Arabic and Indic names need them, and
-they join emoji sequences. Numbers and ids are ASCII digits
-of a bounded size: `int()` also reads Arabic-Indic and fullwidth digits, refuses superscripts
-with a ValueError and, past 4,300 digits, refuses everything.
+they join emoji sequences.
+
+Numbers and ids are ASCII digits of a bounded size: `int()` also reads Arabic-Indic and
+fullwidth digits, refuses superscripts with a ValueError and, past 4,300 digits, refuses
+everything.
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ def parse_id(value: object) -> int | None:
     """`value` as a record id (1 to DB_INT_MAX, ASCII digits); None when it cannot be one."""
     number = parse_int(value, max_digits=len(str(DB_INT_MAX)))
     return number if number is not None and 1 <= number <= DB_INT_MAX else None
+
+
+def without_controls(value: str) -> str:
+    """`value` with each control character replaced by a space (for text we must not lose)."""
+    return CONTROL.sub(" ", value)
 
 
 def has_control(value: str) -> bool:

@@ -120,6 +120,13 @@ def test_reset_for_unknown_address_looks_the_same_and_sends_nothing(client, sess
     assert session.exec(select(Message)).all() == []
 
 
+@pytest.mark.parametrize("email", ["", "   "])
+def test_reset_without_an_address_asks_for_one(client, session, email):
+    page = client.post("/forgot-password", data={"email": email}).get_data(as_text=True)
+    assert "Enter the email address you use for Buddy" in page and "Check your email" not in page
+    assert session.exec(select(Message)).all() == []
+
+
 @pytest.mark.parametrize("token", ["garbage", "eyJ1aWQiOjF9.tampered.signature"])
 def test_tampered_reset_link_is_refused(client, token):
     response = client.get(f"/reset-password/{token}")

@@ -265,3 +265,21 @@ def test_every_form_reads_only_html_form_fields():
               and cls not in (buddy.forms.FlaskForm, buddy.forms.Form)
               and not issubclass(cls, buddy.forms.Form)]
     assert direct == []
+
+
+def test_text_longer_than_its_column_is_refused_on_both_databases(make_app, session):
+    """PostgreSQL refuses a VARCHAR overflow with an error, SQLite keeps it: one check before
+    every flush makes both refuse it with a 400 (here a signed Twilio webhook's sid)."""
+    from twilio.request_validator import RequestValidator
+
+    from buddy.messaging.models import InboundMessage
+
+    app = make_app(TWILIO_AUTH_TOKEN="test-twilio-token")
+    form = {"MessageSid": "SM" + "9" * 200, "From": "+447400123456", "Body": "hello"}
+    signature = RequestValidator("test-twilio-token").compute_signature(
+        "http://localhost/messages/twilio/inbound", form)
+    response = app.test_client().post("/messages/twilio/inbound", data=form,
+                                      headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 400
+    assert "too long" in response.get_data(as_text=True)
+    assert session.exec(select(InboundMessage)).all() == []

@@ -48,7 +48,7 @@ EMAILS = {"member": "member@example.org", "lead": "lead.a@example.org",
 TWILIO_TOKEN = "property-test-twilio-auth-token"
 SOURCE = Path(__file__).resolve().parent.parent / "buddy"
 FILE = object()  # stands for "this field sent as an uploaded file"
-PROPERTIES = settings(max_examples=12, derandomize=True, database=None, deadline=None,
+PROPERTIES = settings(max_examples=10, derandomize=True, database=None, deadline=None,
                       suppress_health_check=[HealthCheck.too_slow])
 _databases = itertools.count()
 
@@ -297,10 +297,11 @@ def _draw_value(data, candidates: list[str]):
 
 
 def _draw_request(data, app, world, harvest, rule, method):
-    """A URL, a form (or None for GET) and the names of the fields sent."""
+    """The URL, the query string and the form (None for GET) of one generated request."""
     url = rule.rule
     for arg in rule.arguments:
-        valid = str(world["tokens"].get(rule.endpoint) if arg == "token" else world[arg])
+        valid = str(world["tokens"].get(rule.endpoint) if arg == "token"
+                    else world.get(arg, "1"))
         value = data.draw(st.one_of(st.just(valid), path_value), label=arg)
         url = re.sub(rf"<(?:\w+:)?{arg}>", quote(value, safe="") or valid, url)
     if rule.endpoint == "main.assets" and data.draw(st.booleans()):
@@ -322,8 +323,8 @@ def _draw_request(data, app, world, harvest, rule, method):
     changed = set(names) if data.draw(st.booleans()) or not names else {
         data.draw(st.sampled_from(names))}
     # Unchanged fields of a profile form keep a complete, valid sign-up's values (a fresh
-    # email each time), so that the one changed field is what the code judges.
-    # Its optional questions stay unanswered.
+    # email each time) and its optional questions stay unanswered, so that the changed
+    # field is what the code judges.
     good = volunteer_form() if "/volunteer" in url else newcomer_form()
     profile = "full_name" in page_form
     form = {}

@@ -24,6 +24,7 @@ from buddy.messaging.models import (
 )
 from buddy.models import Person, User, utcnow
 from buddy.services import NotFound, audit, phone_verification
+from buddy.text import without_controls
 
 # Twilio acts on these itself and still forwards them (RELIABILITY.md, Twilio).
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
@@ -123,7 +124,9 @@ def receive_text(session: Session, *, sid: str, from_: str, body: str) -> Inboun
     START act on the number, whoever sent them: our own opt-out is set or cleared for every
     person with that number (Twilio blocks texts to it after STOP, and we must not text it
     either), and nothing else.
+    Control characters (a GSM form feed, say) become spaces: the text is kept, never lost.
     """
+    sid, from_, body = (without_controls(v or "") for v in (sid, from_, body))
     channel = "whatsapp" if from_.startswith("whatsapp:") else "sms"
     number = from_.removeprefix("whatsapp:")
     owner = verified_owner(session, number) if number else None
@@ -245,7 +248,7 @@ def status_callback(session: Session, *, message_id: int, sid: str, status: str,
     Commits. A callback for another MessageSid than the one stored is ignored.
     """
     message = session.get(Message, message_id)
-    status = (status or "").lower()
+    sid, status = without_controls(sid or ""), (status or "").lower()
     if message is None or status not in STATUS_RANK:
         return
     if message.provider_id not in (None, sid):

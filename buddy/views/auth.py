@@ -49,7 +49,9 @@ def logout():
 @bp.route("/forgot-password", methods=["GET", "POST"])
 def forgot_password():
     form = EmailForm()
-    if form.validate_on_submit():
+    if form.validate_on_submit() and not (form.email.data or "").strip():
+        apply_errors(form, {"email": "Enter the email address you use for Buddy"})
+    elif form.validate_on_submit():
         accounts.request_password_reset(session=get_session(), email=form.email.data)
         # The same answer whether or not the address has an account.
         return render_template("auth/reset_sent.html", email=form.email.data)

@@ -104,6 +104,15 @@ def test_help_and_unrecognised_replies_flag_the_region_lead(app, session, factor
     assert session.get(Person, person.id).sms_opted_out is False  # "Stop please" is no keyword
 
 
+def test_a_text_with_control_characters_is_kept_not_refused(app, session, factory, client):
+    """A GSM form feed or a NUL in a real text: stored (as spaces) and acted on, never a 400."""
+    person = _with_check_in(app, session, factory)
+    assert _text(client, person, "HELP\x0cmy visa\x00was refused", sid="SMctl").status_code == 200
+    inbound = session.exec(select(InboundMessage)).one()
+    assert inbound.body == "HELP my visa was refused" and inbound.person_id == person.id
+    assert _flags(session) == [("unclear_reply", "HELP my visa was refused")]
+
+
 def test_the_same_message_sid_twice_is_stored_once(app, session, factory, client):
     """Item 5."""
     person = _with_check_in(app, session, factory)
