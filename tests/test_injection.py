@@ -150,7 +150,7 @@ def _volunteer(**overrides):
     ("/join/newcomer", "full_name", "Enter your full name"),
     ("/join/newcomer", "arrival_year", "like 6 8 2027"),
     ("/login", "email", "correct email address"),
-    ("/forgot-password", "email", "Check your email"),  # the same answer for any address
+    ("/forgot-password", "email", "Enter the email address you use for Buddy"),
 ])
 def test_a_field_sent_as_a_file_counts_as_not_given(client, session, url, field, message):
     data = newcomer_form() if url == "/join/newcomer" else {"email": "x@example.org",
