@@ -1,4 +1,5 @@
-"""Demo data: the national synthetic cohort from matching.synthetic, as Buddy accounts.
+"""Demo data: the national synthetic cohort from matching.synthetic, as Buddy accounts, laid
+out as a programme in its second year on the clock's today (`_history` has the rules).
 
 Everyone gets an @example.org address, so loading again replaces earlier demo data and
 never touches real accounts.
@@ -17,20 +18,24 @@ from phonenumbers import PhoneNumberType
 from phonenumbers import timezone as phone_timezones
 from sqlmodel import Session
 
-from buddy import intakes, passwords, reference
-from buddy.messaging.models import CheckIn, Flag
+from buddy import clock, intakes, passwords, reference
+from buddy.messaging import cadence
+from buddy.messaging.models import SENT, CheckIn, Flag, Message
 from buddy.models import (
     AmbassadorPair,
     AuditEvent,
     AvoidPair,
     Family,
+    FamilyAnswer,
     FamilyMember,
     MatchRun,
     Person,
+    StageMove,
     User,
+    VolunteerConfirmation,
     utcnow,
 )
-from buddy.services import ServiceError
+from buddy.services import ServiceError, confirmations, endings, training_year
 from buddy.settings import CONFIG_DIR
 from buddy.states import PersonStatus, is_matchable
 from matching import synthetic
@@ -98,7 +103,8 @@ def real_accounts(session: Session) -> int:
 
 def clear(session: Session) -> None:
     """Delete every demo account and every match (demo databases hold nothing else)."""
-    for table in (AmbassadorPair, AvoidPair, Family, MatchRun):
+    for table in (AmbassadorPair, AvoidPair, FamilyAnswer, Family, MatchRun, StageMove,
+                  VolunteerConfirmation):
         session.execute(sa.delete(table))
     demo_users = sa.select(User.id).where(User.email.like(f"%@{DEMO_DOMAIN}"))
     session.execute(sa.update(AuditEvent).where(AuditEvent.actor_id.in_(demo_users))
@@ -120,7 +126,8 @@ def refuse_production(env: str) -> None:
 
 
 def load(*, session: Session, seed: int, password: str) -> dict[str, int]:
-    """Replace the demo data with the seeded national cohort and staff accounts.
+    """Replace the demo data with the seeded national cohort and staff accounts, as a
+    programme in its second year on the clock's today (BUDDY_NOW moves it).
 
     :raises ServiceError: in production, or when the database holds real accounts (demo
         data is for demo databases only, and loading it deletes every match).
@@ -229,9 +236,17 @@ def load(*, session: Session, seed: int, password: str) -> dict[str, int]:
     people = [Person(user_id=user.id, **profile) for user, profile in rows]
     session.add_all(people)
     session.flush()
-    counts["families"] = _history(session, rng, people, now)
-    for person in people:  # after _history, which moves the earlier intake's arrival dates
-        intakes.assign(person)
+    counts.update(_history(session, rng, people, now, demo_cfg))
+    roles = {"newcomer": "newcomers", "buddy": "buddies", "ambassador": "ambassadors"}
+    for key in roles.values():
+        counts[key] = 0
+    for person in people:
+        counts[roles[person.role]] += 1
+        # Consent and confirmations date from sign-up, which _history has just set.
+        person.contact_consent_at = person.email_confirmed_at = person.created_at
+        person.phone_verified_at = person.created_at
+        if person.sensitive_consent_at is not None:
+            person.sensitive_consent_at = person.created_at
     session.add(AuditEvent(action="demo_loaded", detail={"seed": seed, **counts}))
     session.commit()
     return counts
@@ -241,53 +256,338 @@ def load(*, session: Session, seed: int, password: str) -> dict[str, int]:
 ANSWER_RATE = {7: 0.72, 28: 0.58, 56: 0.47, 91: 0.41}
 CALL_RATE = 0.08
 UNCLEAR_RATE = 0.03
-EARLIER_COHORT = 0.3
+# The rest of the second year's proportions: config/demo.toml [programme_year].
+with open(CONFIG_DIR / "demo.toml", "rb") as _fh:
+    _YEAR = tomllib.load(_fh)["programme_year"]
+QUESTION_ANSWER_RATE = _YEAR["six_month_answer_percent"] / 100
+CARRY_ON_RATE = _YEAR["carry_on_percent"] / 100
+# The first PENDING_ALUMNI of a region's alumni wait for their lead.
+ALUMNI_PERCENT, MIN_ALUMNI = _YEAR["alumni_percent"], _YEAR["min_alumni"]
+PENDING_ALUMNI = _YEAR["pending_alumni"]
+CONFIRMED_PERCENT, AVAILABLE_PERCENT = _YEAR["confirmed_percent"], _YEAR["available_percent"]
+# Anchors kept out of the running intake's families: the next intake's match needs room.
+ANCHOR_RESERVE = _YEAR["anchor_reserve_percent"] / 100
+LADDER = ("ST1", "ST2", "ST3", "qualified")
 
 
-def _history(session: Session, rng: random.Random, people: list[Person], now) -> int:
-    """An earlier intake that has already arrived: published families, answered check-ins
-    and flags, so that the dashboard has something to show. Returns the families made."""
-    today = now.date()
-    made = 0
+def _at(day: date, hour: int = 10) -> datetime:
+    return datetime.combine(day, time(hour), tzinfo=UTC)
+
+
+def _share(intake: str, region: str, february_percent: float) -> float:
+    """The share of a year's starters in `intake`: most start at the training-year change."""
+    programme = intakes.programme(region)
+    if intakes.start(intake).month == programme.training_year_month:
+        return (100 - february_percent) / 100
+    return february_percent / 100 / max(1, len(programme.intake_months) - 1)
+
+
+def _alumni_intake(today: date, region: str, before: str) -> str:
+    """The latest intake, `before` or earlier, whose newcomers have been invited to volunteer
+    (a year into training): volunteers are ST2 or later."""
+    wait = timedelta(days=intakes.programme(region).invite_alumni_days_after)
+    intake = before
+    for _ in range(6):
+        first = intakes.start(intake)
+        due = (intakes.training_year_change(first.year + 1, region)
+               if first.month == intakes.programme(region).training_year_month
+               else first.replace(year=first.year + 1))
+        if due + wait <= today:
+            return intake
+        intake = intakes.previous(intake, region)[0]
+    return intake
+
+
+def _last_change(today: date, region: str) -> date:
+    change = intakes.training_year_change(today.year, region)
+    return change if change <= today else intakes.training_year_change(today.year - 1, region)
+
+
+def _history(session: Session, rng: random.Random, people: list[Person], now: datetime,
+             demo_cfg: dict) -> dict[str, int]:
+    """A programme in its second year, as of the clock's today, region by region.
+
+    The rules (README.md, "Demo accounts"): the intake a lead matches now (intakes.next_intake) is
+    signing up: newcomers with arrival dates in it, no family. The intake before it is running:
+    published families, check-ins answered as of today, six-month answers when asked. The one
+    before that has ended: every family ended the day its question closed, with the reason
+    buddy daily would give. Newcomers are spread over the three intakes as a year's starters
+    are (config/demo.toml, about 90% in August). A few newcomers of the latest intake a year
+    into training are buddies now. Stage moves due up to today are done, and volunteers have
+    answered the next intake's question (treated as asked even before its asking day, so a lead
+    can run a match at once). Returns counts.
+    """
+    today = clock.today()
+    february = demo_cfg["newcomers"]["february_start_percent"]
+    counts = {"families running": 0, "families ended": 0, "alumni buddies": 0,
+              "stage moves": 0, "volunteers confirmed": 0}
     by_region: dict[str, list[Person]] = {}
     for p in people:
         by_region.setdefault(p.region, []).append(p)
-        # Sign-ups spread over the last six months, as they arrive through a year.
-        p.created_at = p.updated_at = now - timedelta(days=rng.uniform(0, 182))
     for region, members in sorted(by_region.items()):
+        nxt = intakes.next_intake(today, region)
+        last, before = intakes.previous(nxt, region, 2)
+        alumni_intake = _alumni_intake(today, region, before)
+        newcomers = [p for p in members if p.role == "newcomer"]
+        alumni = [p for p in newcomers if p.status == PersonStatus.ACTIVE][
+            : max(MIN_ALUMNI, len(newcomers) * ALUMNI_PERCENT // 100)]
+        chosen = set(map(id, alumni))
+        newcomers = [p for p in newcomers if id(p) not in chosen]
+        layers = (nxt, last, before)
+        weights = [_share(i, region, february) for i in layers]
+        for p in newcomers:
+            _place_in(rng, p, rng.choices(layers, weights=weights)[0], now)
+        for n, p in enumerate(alumni):
+            _alumnus(rng, p, alumni_intake, region, pending=n < PENDING_ALUMNI, now=now)
+        counts["alumni buddies"] += len(alumni)
+        for p in members:
+            if p.role != "newcomer" and id(p) not in chosen:
+                _volunteer_joined(rng, p, today, region)
+        for p in members:
+            intakes.assign(p)
+        session.flush()
         number = 0
-        newcomers = [p for p in members if p.role == "newcomer" and is_matchable(p)]
-        earlier = newcomers[: int(len(newcomers) * EARLIER_COHORT)]
-        anchors = [p for p in members if p.can_anchor and is_matchable(p)]
-        helpers = [p for p in members if p.role == "buddy" and not p.can_anchor
-                   and is_matchable(p)]
-        for p in earlier:
-            p.arrival_date = today - timedelta(days=rng.randint(100, 120))
-        published = datetime.combine(today - timedelta(days=130), time(10), tzinfo=UTC)
-        for anchor in anchors:
-            # Keep the family rules (spec/matching.md): capacity, same-gender anchors.
-            fits = [p for p in earlier if not p.same_gender_anchor or p.gender == anchor.gender]
-            group = fits[: min(3, anchor.capacity or 0)]
-            if not group:
-                continue
-            earlier = [p for p in earlier if p not in group]
-            made, number = made + 1, number + 1
-            family = Family(code=f"{region}-{number:03d}", region=region, status="published",
-                            published_at=published,
-                            intake=intakes.intake_of(group[0].arrival_date, region))
-            session.add(family)
-            session.flush()
-            places = [(anchor, "anchor")] + [(p, "newcomer") for p in group]
-            helper = next((h for h in helpers if (h.capacity or 0) >= len(group)), None)
-            if helper is not None:
-                helpers.remove(helper)
-                places.append((helper, "buddy"))
-            for person, place in places:
-                session.add(FamilyMember(family_id=family.id, person_id=person.id, place=place,
-                                         reasons=["placed by an earlier match run"]))
-            for newcomer in group:
-                _check_ins(session, rng, newcomer, now)
+        for intake, running in ((before, False), (last, True)):
+            number, made = _families(session, rng, region, intake, members, number,
+                                     running=running, now=now)
+            for key, n in made.items():
+                counts[key] += n
+        counts["stage moves"] += _stage_moves(session, members, today)
+        _invitations(session, members, today)
+        counts["volunteers confirmed"] += _confirmations(session, rng, members, nxt, region,
+                                                         now)
+    return counts
+
+
+def _place_in(rng: random.Random, p: Person, intake: str, now: datetime) -> None:
+    """Give a newcomer an arrival in the first week of `intake` and a sign-up before it."""
+    first = intakes.start(intake)
+    p.arrival_date = first + timedelta(days=rng.randint(0, 6))
+    signed_up = _at(p.arrival_date) - timedelta(days=rng.uniform(14, 150))
+    if signed_up >= now:  # the next intake: sign-ups spread over the last three months
+        signed_up = now - timedelta(days=rng.uniform(0.1, 90))
+    p.created_at = p.updated_at = signed_up
+
+
+def _alumnus(rng: random.Random, p: Person, intake: str, region: str, *, pending: bool,
+             now: datetime) -> None:
+    """Make a newcomer of `intake` a buddy who volunteered after their invitation: their
+    account and intake carry over; a lead approved them unless `pending`."""
+    _place_in(rng, p, intake, now)
+    p.role = "buddy"
+    p.stage = "ST1"  # moved on by _stage_moves
+    p.intake = intake
+    p.setting = "primary"
+    p.can_anchor = False
+    p.capacity = rng.choice([1, 1, 2])
+    p.wants_ambassador = False
+    p.gmc_number = f"{rng.randrange(10**6, 10**7):07d}"
+    p.status = (PersonStatus.PENDING if pending else PersonStatus.ACTIVE).value
+    p.approved_region = None if pending else region
+    p.updated_at = now - timedelta(days=rng.uniform(0.1, 20))
+
+
+def _volunteer_joined(rng: random.Random, p: Person, today: date, region: str) -> None:
+    """A volunteer's sign-up day, late enough that the moves due since lead to their stage:
+    volunteers join at ST2 or later."""
+    last_change = _last_change(today, region)
+    floor = {"ST2": last_change,
+             "ST3": intakes.training_year_change(last_change.year - 1, region)}.get(
+        p.stage, today - timedelta(days=3 * 365))
+    # Most volunteers have been with the programme a while: joins lean to the early side.
+    day = floor + timedelta(days=1 + int(max(0, (today - floor).days - 1) * rng.random() ** 2))
+    p.created_at = p.updated_at = min(_at(day), _at(today, 0))
+
+
+def _families(session: Session, rng: random.Random, region: str, intake: str,
+              members: list[Person], number: int, *, running: bool,
+              now: datetime) -> tuple[int, dict[str, int]]:
+    """The families of an earlier intake, made by its match run three weeks before it began;
+    returns the last family number used and counts."""
+    today = clock.today()
+    published = _at(intakes.start(intake) - timedelta(days=21))
+    group_of = [p for p in members if p.role == "newcomer" and p.intake == intake
+                and is_matchable(p)]
+    ready = [p for p in members if p.role == "buddy" and is_matchable(p)
+             and p.created_at < published and not p.intake]
+    anchors = [p for p in ready if p.can_anchor]
+    if running:
+        anchors = anchors[: len(anchors) - int(len(anchors) * ANCHOR_RESERVE)]
+    helpers = [p for p in ready if not p.can_anchor]
+    made = {"families running": 0, "families ended": 0}
+    for anchor in anchors:
+        # Keep the family rules (spec/matching.md): capacity, same-gender anchors.
+        fits = [p for p in group_of if not p.same_gender_anchor or p.gender == anchor.gender]
+        group = fits[: min(3, anchor.capacity or 0)]
+        if not group:
+            continue
+        group_of = [p for p in group_of if p not in group]
+        number += 1
+        family = Family(code=f"{region}-{number:03d}", region=region, status="published",
+                        published_at=published, intake=intake, created_at=published)
+        session.add(family)
+        session.flush()
+        places = [(anchor, "anchor")] + [(p, "newcomer") for p in group]
+        helper = next((h for h in helpers if (h.capacity or 0) >= len(group)), None)
+        if helper is not None:
+            helpers.remove(helper)
+            places.append((helper, "buddy"))
+        for person, place in places:
+            session.add(FamilyMember(family_id=family.id, person_id=person.id, place=place,
+                                     reasons=["placed by an earlier match run"]))
+        for newcomer in group:
+            _check_ins(session, rng, newcomer, now)
+        ended = _six_months(session, rng, family, places, today, running=running)
+        made["families ended" if ended else "families running"] += 1
+    return number, made
+
+
+def _six_months(session: Session, rng: random.Random, family: Family,
+                places: list[tuple[Person, str]], today: date, *, running: bool) -> bool:
+    """The six-month question as buddy daily would have left it today; True if it ended.
+
+    An ended intake's families mostly chose to finish (a few members said carry on, never
+    both the anchor and a newcomer). A running intake's family whose question has closed
+    carried on: its anchor and a newcomer said so.
+    """
+    question = endings.question_of(family, places)
+    if question.asked_on > today:
+        return False
+    answered_until = min(today, question.closes_on - timedelta(days=1))
+    answers: dict[int, FamilyAnswer] = {}
+    for person, _place in places:
+        if rng.random() >= QUESTION_ANSWER_RATE:
+            continue
+        day = question.asked_on + timedelta(
+            days=rng.randint(0, (answered_until - question.asked_on).days))
+        answer = endings.CARRY_ON if rng.random() < CARRY_ON_RATE else endings.FINISH
+        answers[person.id] = FamilyAnswer(family_id=family.id, person_id=person.id,
+                                          answer=answer, channel=person.channel,
+                                          answered_at=_at(day, 12))
+    closed = question.closes_on <= today
+    anchor = next(p for p, place in places if place == "anchor")
+    newcomer = next(p for p, place in places if place == "newcomer")
+    if running and closed:
+        # The anchor and a newcomer chose to carry on, or buddy daily would end it today.
+        wanted = [anchor] + ([] if any(
+            answers.get(p.id) is not None and answers[p.id].answer == endings.CARRY_ON
+            for p, place in places if place == "newcomer") else [newcomer])
+        for person in wanted:
+            answers[person.id] = FamilyAnswer(
+                family_id=family.id, person_id=person.id, answer=endings.CARRY_ON,
+                channel=person.channel, answered_at=_at(question.asked_on + timedelta(days=3), 12))
+    elif endings.decide(family, places, answers) is None:
+        answers[anchor.id].answer = endings.FINISH  # an ended intake: never both carry on
+    session.add_all(answers.values())
+    if not closed:
+        return False
+    reason = endings.decide(family, places, answers)
+    ended_on = question.closes_on
+    if reason is None:
+        limit = endings.carry_on_limit(family.region, question.asked_on)
+        if limit > today:
+            family.carry_on_until = limit
+            return False
+        reason, ended_on = endings.YEAR_END, limit
+    family.status, family.locked = "ended", False
+    family.ended_at, family.end_reason = _at(ended_on, 7), reason
+    return True
+
+
+def _stage_moves(session: Session, members: list[Person], today: date) -> int:
+    """Every stage move due up to today, done on its day (buddy/services/training_year.py):
+    newcomers and alumni move on from ST1; a volunteer's stage today is where their moves
+    since joining led."""
+    made = 0
+    for p in members:
+        days = training_year.schedule(p, today)
+        if not days:
+            continue
+        stage = p.stage
+        if p.role != "newcomer" and not p.intake and stage in LADDER:
+            stage = LADDER[max(LADDER.index(stage) - len(days), 1)]
+        for day in days:
+            after = training_year.NEXT_STAGE.get(stage, stage)
+            session.add(StageMove(person_id=p.id, due_on=day, from_stage=stage, to_stage=after,
+                                  moved_at=_at(day, 6)))
+            stage = after
+            made += 1
+        p.stage = stage
     return made
+
+
+def _invitations(session: Session, members: list[Person], today: date) -> None:
+    """The invitation to volunteer (buddy/services/training_year.py), sent on its day to the
+    newcomers of earlier intakes who may volunteer: buddy daily has nobody left to invite."""
+    running = set(session.exec(
+        sa.select(FamilyMember.person_id).join(Family, Family.id == FamilyMember.family_id)
+        .where(Family.status == "published", Family.region == members[0].region)).all())
+    emails = None
+    for p in members:
+        first = training_year.first_move(p) if p.role == "newcomer" else None
+        if (first is None or p.status != PersonStatus.ACTIVE or p.id in running
+                or today < first + timedelta(
+                    days=intakes.programme(p.region).invite_alumni_days_after)):
+            continue
+        if emails is None:
+            emails = dict(session.exec(sa.select(User.id, User.email).where(
+                User.id.in_([m.user_id for m in members]))).all())
+        sent = _at(first + timedelta(days=intakes.programme(p.region).invite_alumni_days_after),
+                   9)
+        title = cadence.texts()[training_year.INVITE_KIND]["title"]
+        session.add(Message(
+            user_id=p.user_id, person_id=p.id, region=p.region, channel=p.channel,
+            kind=training_year.INVITE_KIND, subject=training_year.INVITE_SUBJECT,
+            to_address=emails[p.user_id] if p.channel == "email" else p.phone, title=title,
+            body=title, due_at=sent, timezone=p.timezone, status=SENT, sent_at=sent,
+            created_at=sent, updated_at=sent))
+
+
+def _confirmations(session: Session, rng: random.Random, members: list[Person], intake: str,
+                   region: str, now: datetime) -> int:
+    """Volunteers' answers for the next intake: those who joined since its asking day count as
+    confirmed (buddy/services/confirmations.py); of the others, most have answered. When the
+    asking day has come, the question (and the reminder, when due) went to every volunteer
+    who joined before it, so buddy daily has nobody left to ask."""
+    asked = confirmations.ask_day(intake, region)
+    since = min(_at(asked, 9), now - timedelta(days=14))
+    remind_on = intakes.start(intake) - timedelta(days=confirmations.REMINDER_DAYS_BEFORE)
+    today = clock.today()
+    volunteers = [p for p in members if p.role in ("buddy", "ambassador") and is_matchable(p)]
+    emails = dict(session.exec(sa.select(User.id, User.email).where(
+        User.id.in_([p.user_id for p in volunteers] or [-1]))).all())
+    title = f"Can you be a buddy for the {intakes.label(intake)} intake?"
+    yes = 0
+    for p in volunteers:
+        answer = None
+        if p.created_at.date() >= asked:
+            channel, answered = "signup", p.created_at
+        elif rng.random() * 100 < CONFIRMED_PERCENT:
+            channel = p.channel
+            answered = since + (now - since) * rng.random()
+        else:
+            channel = None
+        if channel is not None:
+            available = channel == "signup" or rng.random() * 100 < AVAILABLE_PERCENT
+            answer = VolunteerConfirmation(
+                person_id=p.id, intake=intake, available=available,
+                capacity=p.capacity if available else None, channel=channel,
+                answered_at=answered)
+            session.add(answer)
+            yes += available
+        if channel == "signup" or asked > today:
+            continue
+        kinds = [(confirmations.ASK_KIND, _at(asked, 9))]
+        if answer is None and today >= remind_on:
+            kinds.append((confirmations.REMINDER_KIND, _at(remind_on, 9)))
+        for kind, sent in kinds:
+            session.add(Message(
+                user_id=p.user_id, person_id=p.id, region=p.region, channel=p.channel,
+                kind=kind, subject=confirmations.subject(intake),
+                to_address=emails[p.user_id] if p.channel == "email" else p.phone,
+                title=title, body=title, due_at=sent, timezone=p.timezone, status=SENT,
+                sent_at=sent, created_at=sent, updated_at=sent))
+    return yes
 
 
 def _check_ins(session: Session, rng: random.Random, person: Person, now) -> None:

@@ -21,8 +21,9 @@ import time
 from flask import current_app
 
 # Settings a job process must share with the app that launched it.
+# BUDDY_NOW too: a run started under a fixed clock (development, tests) keeps it.
 SHARED_SETTINGS = ("BUDDY_ENV", "BUDDY_DATABASE_URL", "BUDDY_SECRET_KEY", "BUDDY_PUBLIC_URL",
-                   "BUDDY_SENTRY_DSN")
+                   "BUDDY_SENTRY_DSN", "BUDDY_NOW")
 log = logging.getLogger("buddy.jobs")
 
 

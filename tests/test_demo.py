@@ -8,8 +8,17 @@ import phonenumbers
 import pytest
 from sqlmodel import select
 
-from buddy import demo, reference
-from buddy.models import Person, User
+from buddy import clock, demo, intakes, reference
+from buddy.messaging.models import Message
+from buddy.models import (
+    Family,
+    FamilyAnswer,
+    FamilyMember,
+    Person,
+    StageMove,
+    User,
+    VolunteerConfirmation,
+)
 from buddy.services import ServiceError
 from tests.factories import login
 
@@ -91,7 +100,7 @@ def test_loading_again_replaces_the_demo_data(loaded, app, session):
     assert again == loaded
     people = sum(loaded[k] for k in ("admins", "DA leads", "newcomers", "buddies", "ambassadors"))
     assert len(session.exec(select(User)).all()) == people
-    assert loaded["families"] > 200  # an earlier intake, already in families
+    assert loaded["families running"] + loaded["families ended"] > 200
 
 
 def test_demo_refuses_a_database_with_real_accounts(app, session, factory):
@@ -127,3 +136,138 @@ def test_demo_load_itself_refuses_production(app, session):
     with app.app_context(), pytest.raises(ServiceError, match="does not run in production"):
         demo.load(session=session, seed=7, password=PASSWORD)
     assert session.exec(select(User)).all() == []
+
+
+# Today's default (the next intake is February, the running one August) and a July (the next
+# intake is August, the running one February): the demo makes sense whatever today is.
+DAYS = ["2026-12-04T09:00:00+00:00", "2027-07-01T09:00:00+01:00"]
+
+
+@pytest.mark.parametrize("now", DAYS)
+def test_demo_is_a_programme_in_its_second_year(app, session, now):
+    """Per region: an ended intake, a running one, the next signing up, alumni buddies, stage
+    moves done, confirmed and unconfirmed volunteers; per-intake figures; then buddy daily at
+    the same moment has nothing to do, and a match run for the next intake makes families."""
+    from buddy.services import daily, indicators
+
+    app.config["BUDDY_NOW"] = now
+    with app.app_context():
+        demo.load(session=session, seed=7, password=PASSWORD)
+        today = clock.today()
+        people = session.exec(select(Person)).all()
+        families = session.exec(select(Family)).all()
+        shapes = {}
+        for region in reference.regions():
+            shapes[region] = check_region(session, region, today, people, families)
+        check_stage_moves(session, people, today)
+        answers = Counter(a.answer for a in session.exec(select(FamilyAnswer)))
+        assert answers["finish"] > answers["carry_on"] > 0
+
+        # The national time series: the three intakes have newcomers; two were matched.
+        nxt, last, before = shapes["london"]
+        series = indicators.series(session, list(reference.regions()), today,
+                                   [before, last, nxt])
+        assert all(series[i]["signed_up"] >= 5 for i in (before, last, nxt))
+        assert all(series[i]["matched"] >= 5 for i in (before, last))
+        # About 90% of a year's starters begin in August.
+        sizes = Counter(p.intake for p in people if p.role == "newcomer")
+        assert all(sizes[i] > 5 * sizes[j] for i in (before, last, nxt) if i.endswith("-08")
+                   for j in (before, last, nxt) if j.endswith("-02"))
+
+        statuses = Counter((f.intake, f.status) for f in session.exec(select(Family)))
+        done, failed = daily.run(session, now=clock.now())
+        assert (done, failed) == ({}, [])
+        assert Counter((f.intake, f.status) for f in session.exec(select(Family))) == statuses
+        assert session.exec(select(Message).where(Message.status == "pending")).all() == []
+
+        check_match(session, "north-east", nxt)
+    # Outside the block: requests in one app context would share its signed-in user.
+    check_dashboard(app, (before, last, nxt))
+
+
+def check_dashboard(app, shown):
+    """London's lead reads non-zero figures for each intake; so does the admin's series."""
+    import re
+
+    client = app.test_client()
+    login(client, "lead.london@example.org", PASSWORD)
+    for intake in shown:
+        page = client.get(f"/lead/?intake={intake}").get_data(as_text=True)
+        figures = dict(re.findall(r'<td class="nhsuk-table__cell">([^<]+)</td><td class="nhsuk-'
+                                  r'table__cell nhsuk-table__cell--numeric">(\d+)</td>', page))
+        assert int(figures["Signed up"]) > 0, intake
+        if intake != shown[-1]:
+            assert int(figures["In a family"]) > 0, intake
+    admin = app.test_client()
+    login(admin, "admin@example.org", PASSWORD)
+    page = admin.get(f"/admin/indicators?intake={shown[-1]}").get_data(as_text=True)
+    assert all(intakes.label(i) in page for i in shown)
+
+
+def check_region(session, region, today, people, families) -> tuple[str, str, str]:
+    nxt = intakes.next_intake(today, region)
+    last, before = intakes.previous(nxt, region, 2)
+    mine = [f for f in families if f.region == region]
+    ended = [f for f in mine if f.intake == before]
+    assert ended and all(f.status == "ended" and f.ended_at and f.end_reason for f in ended)
+    assert all(f.ended_at.date() <= today for f in ended)
+    running = [f for f in mine if f.intake == last]
+    assert running and all(f.status == "published" for f in running)
+    assert {f.intake for f in mine} == {before, last}
+
+    placed = set(session.exec(select(FamilyMember.person_id)).all())
+    locals_ = [p for p in people if p.region == region]
+    signing_up = [p for p in locals_ if p.role == "newcomer" and p.intake == nxt]
+    assert len(signing_up) >= 5 and not placed & {p.id for p in signing_up}
+    assert all(p.arrival_date >= intakes.start(nxt) for p in signing_up)
+
+    alumni = [p for p in locals_ if p.role == "buddy" and p.intake]
+    assert {p.status for p in alumni} == {"active", "pending"}
+    assert all(p.intake < before or p.intake == before for p in alumni)
+    assert all(p.approved_region == region for p in alumni if p.status == "active")
+    assert all(p.stage in ("ST2", "ST3", "qualified") for p in alumni)
+
+    volunteers = [p for p in locals_ if p.role in ("buddy", "ambassador")
+                  and p.status == "active"]
+    answered = {c.person_id: c for c in session.exec(select(VolunteerConfirmation).where(
+        VolunteerConfirmation.intake == nxt))}
+    assert sum(c.available for c in answered.values()) >= 10
+    assert any(p.id not in answered for p in volunteers)
+    return nxt, last, before
+
+
+def check_stage_moves(session, people, today):
+    """Every move was made on its day, once, and leads to the stage the person has now."""
+    from buddy.services import training_year
+
+    moves: dict[int, list[StageMove]] = {}
+    for move in session.exec(select(StageMove).order_by(StageMove.due_on)):
+        moves.setdefault(move.person_id, []).append(move)
+    assert moves
+    for p in people:
+        rows = moves.get(p.id, [])
+        assert [m.due_on for m in rows] == training_year.schedule(p, today)
+        for before, after in zip(rows, rows[1:], strict=False):
+            assert before.to_stage == after.from_stage
+        if rows:
+            assert rows[-1].to_stage == p.stage
+        first = training_year.first_move(p) if p.role == "newcomer" else None
+        if first and first <= today and p.arrival_date <= first:
+            assert p.stage != "ST1"  # last year's ST1 newcomers are ST2 now
+
+
+def check_match(session, region, intake):
+    """A run for the next intake holds only its newcomers and puts them in families."""
+    from buddy.services import cohorts, runs
+
+    lead = session.exec(select(User).where(User.email == f"lead.{region}@example.org")).one()
+    run = runs.start_run(session, lead=lead, region=region, time_limit_s=5)
+    run = runs.execute_run(session, run.id)
+    assert run.status == "draft" and run.intake == intake
+    locked = {m for entry in run.cohort["locked"] for m in entry["members"]}
+    fresh = [p["id"] for p in run.cohort["people"]
+             if p["role"] == "newcomer" and p["id"] not in locked]
+    assert fresh
+    assert {session.get(Person, cohorts.person_id(k)).intake for k in fresh} == {intake}
+    new_families = [f for f in run.result["families"] if set(f["newcomers"]) & set(fresh)]
+    assert new_families

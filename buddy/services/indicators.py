@@ -34,7 +34,8 @@ PIPELINE = ("signed_up", "matched", "arrived", "first_check_in_answered", "engag
 # The figures that belong to an intake: the national time series shows these.
 INTAKE_FIGURES = PIPELINE
 DEFINITIONS = {
-    "signed_up": "Newcomers who have signed up, whatever their status now.",
+    "signed_up": "Newcomers who have signed up, whatever their status now (those who "
+                 "have since become volunteers included).",
     "approved_volunteers": "Buddies and ambassadors approved by the DA lead and active now "
                            "(whatever the intake).",
     "matched": "Newcomers placed in a buddy family, running or ended.",
@@ -75,9 +76,12 @@ def _placed(region: str, intake=None, statuses: tuple[str, ...] = ("published",)
 # intake; figures that are not about an intake's newcomers take no notice of it.
 
 def _newcomers(region: str, intake=None):
-    query = select(func.count()).select_from(Person).where(
-        Person.region == region, Person.role == "newcomer")
-    return query if intake is None else query.where(Person.intake == intake)
+    # A newcomer who became a volunteer keeps her intake (only newcomers are given one) and
+    # stays in its figures: a past intake's row must not shrink as its alumni volunteer.
+    query = select(func.count()).select_from(Person).where(Person.region == region)
+    if intake is None:
+        return query.where(sa.or_(Person.role == "newcomer", Person.intake.is_not(None)))
+    return query.where(Person.intake == intake)
 
 
 def signed_up(region: str, today: date, intake=None):

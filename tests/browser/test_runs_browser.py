@@ -12,6 +12,15 @@ from buddy.models import Family, MatchRun
 from tests.browser.conftest import DEMO_PASSWORD as PASSWORD
 
 pytestmark = pytest.mark.browser
+JULY = "2027-07-01T10:00:00+01:00"
+
+
+@pytest.fixture(autouse=True)
+def july(app, monkeypatch):
+    """The lead matches the big August intake, as in July (the demo follows the clock); the
+    run's job process reads the clock from its environment."""
+    monkeypatch.setenv("BUDDY_NOW", JULY)
+    app.config["BUDDY_NOW"] = JULY
 
 
 def test_lead_runs_edits_and_publishes_a_demo_region(demo_data, live_server, browser, session,
