@@ -32,8 +32,9 @@ _RECORD_ATTRIBUTES = frozenset(
 
 # Libraries whose information lines we do not want: Werkzeug's access log writes the raw
 # path and query string (our request line replaces it); twilio writes six lines per message
-# (our provider_call line replaces them); APScheduler two a minute.
-QUIET_LOGGERS = ("werkzeug", "twilio.http_client", "apscheduler")
+# (our provider_call line replaces them); APScheduler two a minute; Alembic a dozen about
+# its plugins at every start.
+QUIET_LOGGERS = ("werkzeug", "twilio.http_client", "apscheduler", "alembic.runtime.plugins")
 
 log = logging.getLogger("buddy.request")
 
