@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from buddy import create_app, migrate
+from buddy.messaging.fakes import FakeSMTP, FakeTwilio
 from tests.postgres import PostgresServer
 
 TEST_SETTINGS = {
@@ -28,6 +29,10 @@ TEST_SETTINGS = {
     "WTF_CSRF_ENABLED": False,
 }
 _counter = itertools.count()
+# The local fake of Twilio's API checks these (tests/messaging and every test that sends).
+AUTH_TOKEN = "test-twilio-auth-token"
+ACCOUNT_SID = "AC" + "0" * 32
+FROM_NUMBER = "+15005550006"
 
 
 def pytest_addoption(parser):
@@ -143,3 +148,34 @@ def factory(app, session):
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def fake_twilio():
+    """A local fake of Twilio's Messages API, driven by Twilio's own client over HTTP."""
+    server = FakeTwilio().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_smtp():
+    """A real SMTP server (aiosmtpd) on a free local port."""
+    server = FakeSMTP().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def channel_settings(fake_twilio, fake_smtp) -> dict:
+    """Settings that send email to fake_smtp and texts to fake_twilio."""
+    return {
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_FROM_NUMBER": FROM_NUMBER,
+        "TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886",
+        "BUDDY_TWILIO_API_URL": fake_twilio.url,
+        "BUDDY_SMTP_HOST": fake_smtp.host,
+        "BUDDY_SMTP_PORT": fake_smtp.port,
+        "BUDDY_MAIL_FROM": "Buddy <buddy@example.org>",
+    }

@@ -9,20 +9,12 @@ import pytest
 from sqlmodel import Session, select
 
 from buddy.messaging import outbox
-from buddy.messaging.fakes import FakeSMTP
 from buddy.messaging.models import Message
 from buddy.settings import ConfigError
 from tests.factories import Factory, login
 
 FIXED = "2027-07-20T09:00:00+01:00"  # the factory's newcomers arrive on 4 August 2027
 NOW = datetime(2027, 7, 20, 8, tzinfo=UTC)
-
-
-@pytest.fixture
-def fake_smtp():
-    server = FakeSMTP().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

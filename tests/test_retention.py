@@ -12,14 +12,13 @@ from sqlmodel import SQLModel, select
 from buddy import phones
 from buddy.messaging import outbox
 from buddy.messaging.dispatch import dispatch
-from buddy.messaging.fakes import FakeSMTP, FakeTwilio
 from buddy.messaging.models import CheckIn, Flag, InboundMessage, Message
 from buddy.models import AuditEvent, Family, FamilyMember, MatchRun, Person, User
 from buddy.services import accounts, indicators, people, retention, volunteers
 from buddy.services.cohorts import _entry, key
 from buddy.services.profiles import SENSITIVE_FIELDS
 from tests.factories import PASSWORD, login
-from tests.messaging.conftest import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, publish_family
+from tests.messaging.conftest import publish_family
 
 REGION = "london"
 START = datetime(2027, 7, 1, 9, tzinfo=UTC)
@@ -30,26 +29,8 @@ SECRETS = ("secret-marker-alpha", "secret-marker-bravo", "secret-marker-charlie"
 
 
 @pytest.fixture
-def fake_twilio():
-    server = FakeTwilio().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def fake_smtp():
-    server = FakeSMTP().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def app(make_app, fake_twilio, fake_smtp):
-    return make_app(
-        BUDDY_NOW=START.isoformat(), TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN,
-        TWILIO_FROM_NUMBER=FROM_NUMBER, TWILIO_WHATSAPP_FROM="whatsapp:+14155238886",
-        BUDDY_TWILIO_API_URL=fake_twilio.url, BUDDY_SMTP_HOST=fake_smtp.host,
-        BUDDY_SMTP_PORT=fake_smtp.port, BUDDY_MAIL_FROM="Buddy <buddy@example.org>")
+def app(make_app, channel_settings):
+    return make_app(BUDDY_NOW=START.isoformat(), **channel_settings)
 
 
 def at(app, moment: datetime) -> datetime:

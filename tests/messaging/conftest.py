@@ -12,41 +12,9 @@ from sqlmodel import select
 from twilio.request_validator import RequestValidator
 
 from buddy.messaging.dispatch import dispatch
-from buddy.messaging.fakes import FakeSMTP, FakeTwilio
 from buddy.messaging.models import Message
 from buddy.models import Family, FamilyMember, Person, utcnow
-
-AUTH_TOKEN = "test-twilio-auth-token"
-ACCOUNT_SID = "AC" + "0" * 32
-FROM_NUMBER = "+15005550006"
-
-
-@pytest.fixture
-def fake_twilio():
-    server = FakeTwilio().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def fake_smtp():
-    server = FakeSMTP().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def channel_settings(fake_twilio, fake_smtp) -> dict:
-    return {
-        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "TWILIO_FROM_NUMBER": FROM_NUMBER,
-        "TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886",
-        "BUDDY_TWILIO_API_URL": fake_twilio.url,
-        "BUDDY_SMTP_HOST": fake_smtp.host,
-        "BUDDY_SMTP_PORT": fake_smtp.port,
-        "BUDDY_MAIL_FROM": "Buddy <buddy@example.org>",
-    }
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER  # noqa: F401 (re-exported)
 
 
 @pytest.fixture
