@@ -26,6 +26,7 @@ from buddy.services.profiles import (
     CHANNELS,
     GENDERS,
     MAX_CAPACITY,
+    NEWCOMER_LATER_STAGES,
     SETTINGS,
     STAGES,
     SUPPORT_NEEDS,
@@ -129,7 +130,13 @@ class ProfileForm(Form):
         self.role = role
         for name, choices in _reference_choices().items():
             getattr(self, name).choices = choices
-        self.stage.choices = _choices(STAGES["newcomer" if role == "newcomer" else "buddy"])
+        self._offer_stages()
+
+    def _offer_stages(self) -> None:
+        stages = STAGES["newcomer" if self.role == "newcomer" else "buddy"]
+        if self.role == "newcomer" and self.stage.data in NEWCOMER_LATER_STAGES:
+            stages = {**stages, **NEWCOMER_LATER_STAGES}  # theirs, though not offered at sign-up
+        self.stage.choices = _choices(stages)
 
     def scheme_groups(self) -> list[tuple[str, list[tuple[str, str]]]]:
         """Schemes grouped by region name, for an <optgroup> select."""
@@ -145,6 +152,7 @@ class ProfileForm(Form):
                      "gender", "same_gender_anchor", "support_needs", "setting", "can_anchor",
                      "gmc_number"):
             getattr(self, name).data = getattr(person, name)
+        self._offer_stages()
         self.phone.data = person.phone
         self.scheme.data = f"{person.region}:{person.scheme}" if person.scheme else ""
         self.capacity.data = str(person.capacity) if person.capacity is not None else None

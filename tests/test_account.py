@@ -49,6 +49,22 @@ def test_member_changes_arrival_date_and_details(client, factory, session):
     assert event.detail == {"changed": ["arrival_date", "full_name"]}
 
 
+def test_a_newcomer_moved_on_to_qualified_keeps_it_and_can_save(app, client, factory, session):
+    """Three training-year changes move a newcomer past ST3; their details still save."""
+    person = signed_in(client, factory)
+    person.stage = "qualified"
+    session.add(person)
+    session.commit()
+    page = client.get("/account/edit").get_data(as_text=True)
+    assert 'value="qualified" checked' in page
+    response = client.post("/account/edit", data=edit_form(stage="qualified", full_name="Still Me"))
+    assert response.headers["Location"] == "/account/"
+    session.expire_all()
+    assert session.get(Person, person.id).stage == "qualified"
+    signup = app.test_client().post("/join/newcomer", data=newcomer_form(stage="qualified"))
+    assert "Choose your training stage" in signup.get_data(as_text=True)
+
+
 def test_bad_edit_saves_nothing(client, factory, session):
     person = signed_in(client, factory)
     response = client.post("/account/edit", data=edit_form(full_name="Changed",

@@ -37,7 +37,7 @@ def update_profile(
     for the new region's lead (buddy/states.py).
     :raises ServiceError: for any bad field; nothing is saved then.
     """
-    values = clean_profile(data, role=person.role, today=today)
+    values = clean_profile(data, role=person.role, today=today, stage_now=person.stage)
     consent = values.pop("sensitive_consent")
     before = {"region": person.region, "arrival_date": person.arrival_date,
               "full_name": person.full_name, "stage": person.stage}

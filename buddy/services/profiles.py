@@ -20,6 +20,9 @@ STAGES = {
         "qualified": "Qualified doctor",
     },
 }
+# A newcomer who stays one past ST3 is moved on to "qualified" by the training-year change
+# (buddy/services/training_year.py): they keep that stage, though nobody signs up with it.
+NEWCOMER_LATER_STAGES = {"qualified": "Qualified: finished GP training"}
 SETTINGS = {"primary": "Primary care (general practice)", "secondary": "Secondary care (hospital)"}
 GENDERS = {"female": "Female", "male": "Male", "other": "In another way"}
 SUPPORT_NEEDS = {
@@ -36,8 +39,11 @@ MAX_INTERESTS = 3
 MAX_CAPACITY = 4
 
 
-def clean_profile(data: dict, *, role: str, today: date | None = None) -> dict:
+def clean_profile(data: dict, *, role: str, today: date | None = None,
+                  stage_now: str | None = None) -> dict:
     """Validate profile fields for `role`; return the values to store.
+
+    `stage_now` is an edited person's stage: kept even where sign-up does not offer it.
 
     Collects every problem before raising, so that a form shows them all at once.
     :raises ServiceError: mapping each bad field to what to fix.
@@ -90,7 +96,7 @@ def clean_profile(data: dict, *, role: str, today: date | None = None) -> dict:
     out["scheme"] = scheme
 
     stage = data.get("stage") or ""
-    if stage not in STAGES[role]:
+    if stage not in STAGES[role] and not (stage == stage_now and stage in NEWCOMER_LATER_STAGES):
         errors["stage"] = "Choose your training stage"
     out["stage"] = stage
 
