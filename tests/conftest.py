@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -68,23 +69,32 @@ def template_database(db_backend, tmp_path_factory, request):
     return str(path)
 
 
-@pytest.fixture
-def database_url(db_backend, template_database, tmp_path, request):
-    """A fresh database for one test."""
+@contextmanager
+def copied_database(db_backend: str, template_database: str, directory: Path, request):
+    """A database copied from the migrated template (its URL), dropped afterwards."""
     if db_backend == "postgresql":
         server = request.getfixturevalue("postgres_server")
         name = f"test_{next(_counter)}"
         admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(sa.text(f"CREATE DATABASE {name} TEMPLATE buddy_template"))
-        yield server.url(name)
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
+        try:
+            yield server.url(name)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            admin.dispose()
     else:
-        path = tmp_path / "buddy.sqlite3"
+        path = directory / "buddy.sqlite3"
         shutil.copy(template_database, path)
         yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def database_url(db_backend, template_database, tmp_path, request):
+    """A fresh database for one test."""
+    with copied_database(db_backend, template_database, tmp_path, request) as url:
+        yield url
 
 
 @pytest.fixture

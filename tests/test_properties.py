@@ -17,16 +17,13 @@ from __future__ import annotations
 
 import inspect
 import io
-import itertools
 import re
-import shutil
 import time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
-import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, select
@@ -38,7 +35,7 @@ from buddy.messaging import tokens
 from buddy.models import Person, User
 from buddy.services import accounts
 from buddy.services.runs import MatchRun
-from tests.conftest import TEST_SETTINGS
+from tests.conftest import TEST_SETTINGS, copied_database
 from tests.factories import PASSWORD, Factory, login, newcomer_form, volunteer_form
 from tests.test_route_crawl import REGION, build_world, url_for_rule
 
@@ -50,7 +47,6 @@ SOURCE = Path(__file__).resolve().parent.parent / "buddy"
 FILE = object()  # stands for "this field sent as an uploaded file"
 PROPERTIES = settings(max_examples=10, derandomize=True, database=None, deadline=None,
                       suppress_health_check=[HealthCheck.too_slow])
-_databases = itertools.count()
 
 
 def _app_for_collection():
@@ -164,20 +160,9 @@ def _wtforms_fields() -> dict[str, set[str]]:
 @pytest.fixture(scope="module")
 def module_database(db_backend, template_database, tmp_path_factory, request):
     """A database of the module's own, copied from the migrated template."""
-    if db_backend == "postgresql":
-        server = request.getfixturevalue("postgres_server")
-        name = f"properties_{next(_databases)}"
-        admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name} TEMPLATE buddy_template"))
-        yield server.url(name)
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
-    else:
-        path = tmp_path_factory.mktemp("properties") / "buddy.sqlite3"
-        shutil.copy(template_database, path)
-        yield f"sqlite:///{path}"
+    with copied_database(db_backend, template_database,
+                         tmp_path_factory.mktemp("properties"), request) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -209,17 +209,8 @@ def end(session: Session, family: Family, reason: str, *, now: datetime,
         .values(status="ended", ended_at=now, end_reason=reason[:MAX_REASON], locked=False)
         .returning(Family.id)
     ).first()
-    if done is None:
-        session.rollback()
-        return False
-    audit.record(session, actor=actor, action="family_ended", region=family.region,
-                 detail={"family_id": family.id, "reason": reason[:MAX_REASON]})
-    session.flush()
-    session.expire(family)
-    for person, _place in members_of(session, family.id):
-        cadence.reconcile(session, person, now)
-    session.commit()
-    return True
+    return _decided(session, family, done is not None, now=now, actor=actor,
+                    action="family_ended", detail={"reason": reason[:MAX_REASON]})
 
 
 def _carry_on(session: Session, family: Family, until: date, *, now: datetime,
@@ -228,15 +219,25 @@ def _carry_on(session: Session, family: Family, until: date, *, now: datetime,
     if only_if_undecided:
         query = query.where(Family.carry_on_until.is_(None))
     done = session.execute(query.values(carry_on_until=until).returning(Family.id)).first()
-    if done is None:
+    return _decided(session, family, done is not None, now=now, actor=actor,
+                    action="family_carries_on",
+                    detail={"until": until.isoformat(), "reason": reason[:MAX_REASON]})
+
+
+def _decided(session: Session, family: Family, done: bool, *, now: datetime,
+             actor: User | None, action: str, detail: dict) -> bool:
+    """Audit a decision the conditional UPDATE made, and re-plan its members' messages.
+
+    Commits; False (rolled back) when the UPDATE found the family already decided. An ended
+    or decided family is asked no more: re-planning cancels what was waiting to go.
+    """
+    if not done:
         session.rollback()
         return False
-    audit.record(session, actor=actor, action="family_carries_on", region=family.region,
-                 detail={"family_id": family.id, "until": until.isoformat(),
-                         "reason": reason[:MAX_REASON]})
+    audit.record(session, actor=actor, action=action, region=family.region,
+                 detail={"family_id": family.id, **detail})
     session.flush()
     session.expire(family)
-    # A decided family is asked no more: a question still waiting to go is cancelled.
     for person, _place in members_of(session, family.id):
         cadence.reconcile(session, person, now)
     session.commit()
