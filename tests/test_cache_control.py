@@ -10,7 +10,7 @@ import pytest
 
 from tests.factories import login
 from tests.test_auth import reset_link
-from tests.test_route_crawl import build_world, clients, url_for_rule
+from tests.test_route_crawl import build_world, every_page
 
 STATIC = {"static", "main.assets"}
 
@@ -27,21 +27,15 @@ def not_stored(response) -> bool:
 
 def test_every_page_as_every_role_says_no_store(app, world):
     wrong = []
-    for who, client in clients(app).items():
-        for rule in app.url_map.iter_rules():
-            if "GET" not in rule.methods or rule.endpoint == "auth.logout":
-                continue
-            url = url_for_rule(rule, world)
-            response = client.get(url)
-            response.close()
-            if rule.endpoint in STATIC:
-                if response.status_code == 200 and "no-store" in response.headers.get(
-                        "Cache-Control", ""):
-                    wrong.append(f"{who} GET {url}: static file not cacheable")
-            elif not not_stored(response):
-                wrong.append(f"{who} GET {url} ({response.status_code}): "
-                             f"Cache-Control {response.headers.get('Cache-Control')!r}, "
-                             f"Pragma {response.headers.get('Pragma')!r}")
+    for who, rule, url, response in every_page(app, world):
+        if rule.endpoint in STATIC:
+            if response.status_code == 200 and "no-store" in response.headers.get(
+                    "Cache-Control", ""):
+                wrong.append(f"{who} GET {url}: static file not cacheable")
+        elif not not_stored(response):
+            wrong.append(f"{who} GET {url} ({response.status_code}): "
+                         f"Cache-Control {response.headers.get('Cache-Control')!r}, "
+                         f"Pragma {response.headers.get('Pragma')!r}")
     assert wrong == []
 
 

@@ -122,8 +122,8 @@ def test_every_route_is_classified(app):
     assert endpoints == set(ACCESS), "classify new routes in ACCESS"
 
 
-def test_get_every_page_as_every_role(app, world):
-    wrong = []
+def every_page(app, world):
+    """(role, rule, url, response) for a GET of every page as every role, sign-out left out."""
     for who, client in clients(app).items():
         for rule in app.url_map.iter_rules():
             if "GET" not in rule.methods or rule.endpoint == "auth.logout":
@@ -131,11 +131,17 @@ def test_get_every_page_as_every_role(app, world):
             url = url_for_rule(rule, world)
             response = client.get(url)
             response.close()
-            want = expected_get(ACCESS[rule.endpoint], who, rule.rule)
-            if response.status_code not in want:
-                wrong.append(f"{who} GET {url}: {response.status_code}, expected {want}")
-            if who == "anonymous" and want == {302}:
-                assert response.headers["Location"].startswith("/login")
+            yield who, rule, url, response
+
+
+def test_get_every_page_as_every_role(app, world):
+    wrong = []
+    for who, rule, url, response in every_page(app, world):
+        want = expected_get(ACCESS[rule.endpoint], who, rule.rule)
+        if response.status_code not in want:
+            wrong.append(f"{who} GET {url}: {response.status_code}, expected {want}")
+        if who == "anonymous" and want == {302}:
+            assert response.headers["Location"].startswith("/login")
     assert wrong == []
 
 
