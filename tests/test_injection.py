@@ -69,7 +69,7 @@ def test_flag_notes_and_staff_names_are_text(app, session, factory, payload):
     shown_as_text(admin.get("/admin/").get_data(as_text=True), payload)
 
 
-# --- Input that used to reach a 5xx (RELIABILITY.md item 21) --------------------------------
+# --- Input that must never reach a 5xx (RELIABILITY.md item 21) --------------------------------
 # Exceptions propagate in tests (TESTING=True), so a crash fails here with its traceback.
 
 BIG = "9" * 5000

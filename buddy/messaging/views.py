@@ -19,12 +19,13 @@ from flask import (
 from flask_login import current_user
 from twilio.request_validator import RequestValidator
 
-from buddy import reference, scoping
+from buddy import clock, reference, scoping
 from buddy.auth import role_required
 from buddy.db import get_session
 from buddy.extensions import csrf
 from buddy.forms import ActionForm
 from buddy.messaging import replies, tokens
+from buddy.services import ServiceError, endings
 
 bp = Blueprint("messaging", __name__)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -105,9 +106,6 @@ def family_answer(token: str):
 
     As with check-ins, a mail scanner's GET must not answer for the member.
     """
-    from buddy import clock
-    from buddy.services import ServiceError, endings
-
     session = get_session()
     try:
         family, person, answer = endings.by_link(session, token)
