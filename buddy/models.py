@@ -228,6 +228,9 @@ class Family(SQLModel, table=True):
     carry_on_until: date | None = None
     ended_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     end_reason: str | None = Field(default=None, max_length=200)
+    # The family's own group chat (WhatsApp, Signal or Teams), added by its anchor; only its
+    # members see it.
+    chat_link: str | None = Field(default=None, max_length=300)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     published_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
 
