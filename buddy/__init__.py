@@ -117,12 +117,14 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from buddy import phones, reference
+    from buddy import phones, reference, timezones
     from buddy.services.runs import readable
 
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.globals.update(options=options.options, checkbox_items=options.checkbox_items)
     app.jinja_env.filters["phone"] = phones.display
+    app.jinja_env.filters["timezone"] = timezones.words
+    app.jinja_env.globals["timezone_mismatch"] = timezones.saved_mismatch
     app.jinja_env.filters["longdate"] = lambda d: f"{d.day} {d:%B %Y}" if d else ""
     app.jinja_env.filters["interest"] = lambda slug: reference.interests().get(slug, slug)
     app.jinja_env.filters["language"] = lambda code: reference.languages().get(code, code)

@@ -10,6 +10,7 @@ from flask_login import UserMixin, current_user
 from buddy.db import get_session
 from buddy.extensions import login_manager
 from buddy.models import User
+from buddy.services.leads import FORMER
 
 
 class LoginUser(UserMixin):
@@ -32,7 +33,8 @@ def load_user(token: str) -> LoginUser | None:
     except ValueError:
         return None
     user = get_session().get(User, user_id)
-    if user is None or user.session_version != version:
+    # A removed DA lead's sessions end at once, copies of the cookie included.
+    if user is None or user.session_version != version or user.role == FORMER:
         return None
     return LoginUser(user)
 

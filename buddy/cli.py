@@ -109,8 +109,13 @@ def serve(host: str, port: int) -> None:
     # Logging is set up by _create_app: Werkzeug's access log (raw paths, and signed links
     # carry tokens in them) is off, and the app logs one JSON line per request instead.
     # Not app.run(): Flask ignores it inside its own command line.
-    run_simple(host, port, current_app._get_current_object(), threaded=True,
-               use_reloader=False)
+    from buddy.settings import FOLLOWS_PORT, development_url
+
+    app = current_app._get_current_object()
+    if app.config.get(FOLLOWS_PORT):
+        # No BUDDY_PUBLIC_URL set: links in messages point at this server, on this port.
+        app.config["BUDDY_PUBLIC_URL"] = development_url(port)
+    run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
 def _region_and_intake(region: str, intake: str | None) -> str:

@@ -20,7 +20,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from buddy import reference
+from buddy import options, reference, timezones
 from buddy.services import ServiceError
 from buddy.services.profiles import (
     CHANNELS,
@@ -43,10 +43,40 @@ class Form(FlaskForm):
     fail. A field sent that way is simply not given, and gets the usual "enter ..." message.
     """
 
+    # Fields in the order the page shows them, where that differs from the order they are
+    # declared in (a subclass's fields come last): the error summary follows it.
+    page_order: tuple[str, ...] = ()
+    # After an error every password typed is asked for again, with a word: passwords are
+    # never written back into a page, and an empty box with no word looks like a fault.
+    asks_password_again = True
+
     def __init__(self, *args, **kwargs):
         if not args and "formdata" not in kwargs:
             kwargs["formdata"] = request.form if request.method in SUBMIT_METHODS else None
         super().__init__(*args, **kwargs)
+        if self.page_order:
+            first = {name: self._fields[name] for name in self.page_order if name in self._fields}
+            self._fields = {**first, **{n: f for n, f in self._fields.items() if n not in first}}
+
+    def error_list(self) -> list[tuple[str | None, str]]:
+        """(id of the control to link to, message) for the error summary, in page order."""
+        items: list[tuple[str | None, str]] = [(None, message) for message in self.form_errors]
+        for field in self:
+            if field.type == "CSRFTokenField":
+                continue
+            many = field.type in ("RadioField", "MultiCheckboxField")
+            items += [(f"{field.id}-0" if many else field.id, message)
+                      for message in field.errors or ()]
+        return items
+
+    def ask_passwords_again(self) -> None:
+        """Give each typed password that was not itself wrong a word: enter it again."""
+        if not self.asks_password_again or not self.errors:
+            return
+        for field in self:
+            if isinstance(field, PasswordField) and field.data and not field.errors:
+                what = field.label.text.lower().removeprefix("create a ").removeprefix("your ")
+                field.errors = [f"For your security, enter your {what} again"]
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -68,7 +98,7 @@ def _reference_choices() -> dict[str, tuple[SelectChoice, ...]]:
     return {name: tuple(_choices(items)) for name, items in {
         "phone_country": [("", "Choose a country"), *countries.items()],
         "country": [("", "Prefer not to say"), *countries.items()],
-        "timezone": [(z, z.replace("_", " ")) for z in reference.timezones()],
+        "timezone": [("", "Choose your time zone")],
         "region": [("", "Choose a region")] + [(slug, r.name) for slug, r in regions.items()],
         "scheme": [("", "Not sure yet")] + [
             (f"{slug}:{s}", name) for slug, r in regions.items() for s, name in r.schemes.items()],
@@ -84,12 +114,22 @@ class ProfileForm(Form):
         # Rules and messages come from the services; skip WTForms' own choice checks.
         pass
 
+    # templates/signup/_profile_fields.html; a role's page shows some of them.
+    page_order = (
+        "full_name", "channel", "phone_country", "phone", "timezone", "timezone_confirmed",
+        "share_email", "share_phone", "region", "scheme", "stage", "arrival_day",
+        "arrival_month", "arrival_year", "wants_ambassador", "setting", "capacity",
+        "can_anchor", "gmc_number", "interests", "sensitive_consent", "country", "languages",
+        "other_languages", "gender", "same_gender_anchor", "support_needs")
+
     full_name = StringField("Full name")
     phone_country = SelectField("Country of your mobile number", validate_choice=False)
     phone = StringField("Mobile number")
     channel = RadioField("How should we contact you?", choices=_choices(CHANNELS),
                          validate_choice=False)
     timezone = SelectField("Your time zone now", validate_choice=False)
+    # Shown only when asked: the zone's hours differ from the phone's country.
+    timezone_confirmed = StringField("Yes, that is right")
     region = SelectField("Region", validate_choice=False)
     scheme = SelectField("Training scheme", validate_choice=False)
     stage = RadioField("Training stage", validate_choice=False)
@@ -131,6 +171,8 @@ class ProfileForm(Form):
         for name, choices in _reference_choices().items():
             getattr(self, name).choices = choices
         self._offer_stages()
+        if self.role != "newcomer" and not self.is_submitted():
+            self.timezone.data = timezones.UK  # volunteers work in England; shown, not hidden
 
     def _offer_stages(self) -> None:
         stages = STAGES["newcomer" if self.role == "newcomer" else "buddy"]
@@ -145,6 +187,33 @@ class ProfileForm(Form):
             for slug, r in reference.regions().items()
         ]
 
+    def _typed_phone(self) -> tuple[str | None, list[str]]:
+        return timezones.for_phone(self.phone.data, self.phone_country.data)
+
+    def timezone_options(self):
+        """The <option>s of the time zone: the zones this person is likely in, then all.
+
+        A page sent back with no zone chosen shows the one the mobile number points to:
+        the person sees it and sends it (the service never saves a zone nobody chose).
+        """
+        proposal, near = self._typed_phone()
+        chosen = self.timezone.data or ""
+        shown = chosen or (proposal if self.is_submitted() else "") or ""
+        likely = [z for z in dict.fromkeys(
+            [proposal, timezones.canonical(chosen) if chosen else None, *near,
+             *timezones.zones_of_country(self.phone_country.data), timezones.UK]) if z]
+        if chosen and timezones.is_zone(chosen) and not timezones.canonical(chosen):
+            likely.insert(0, chosen)  # a zone saved before, valid though no longer offered
+        return options.grouped_options(
+            empty=self.timezone.choices[0], selected=shown, groups=[
+                ("Suggested for you", [(z, timezones.label(z)) for z in likely]),
+                ("All time zones, by country", timezones.offered())])
+
+    def timezone_words(self, zone: str | None = None) -> str:
+        """"UK time", for the question about a zone and a phone."""
+        zone = zone or self.timezone.data
+        return timezones.short_name(zone) if timezones.is_zone(zone) else ""
+
     def load(self, person) -> None:
         """Fill the fields from a saved Person (for editing)."""
         for name in ("full_name", "phone_country", "channel", "timezone", "region", "stage",
@@ -153,6 +222,7 @@ class ProfileForm(Form):
                      "gmc_number"):
             getattr(self, name).data = getattr(person, name)
         self._offer_stages()
+        self.timezone.data = timezones.canonical(person.timezone or "") or person.timezone
         self.phone.data = person.phone
         self.scheme.data = f"{person.region}:{person.scheme}" if person.scheme else ""
         self.capacity.data = str(person.capacity) if person.capacity is not None else None
@@ -178,6 +248,7 @@ class ProfileForm(Form):
             "phone_country": self.phone_country.data,
             "channel": self.channel.data,
             "timezone": self.timezone.data,
+            "timezone_confirmed": self.timezone_confirmed.data,
             "region": self.region.data,
             "stage": self.stage.data,
             "wants_ambassador": self.wants_ambassador.data,
@@ -193,6 +264,9 @@ class ProfileForm(Form):
             "can_anchor": self.can_anchor.data,
             "gmc_number": self.gmc_number.data,
         }
+        if self.role != "newcomer":
+            # Newcomers' questions, not on a volunteer's page: an answer cannot come from it.
+            data.update(same_gender_anchor=False, support_needs=[])
         region_and_scheme = (self.scheme.data or "").split(":", 1)
         data["scheme"] = region_and_scheme[1] if len(region_and_scheme) == 2 else None
         if data["scheme"] and region_and_scheme[0] != data["region"]:
@@ -221,6 +295,9 @@ class ProfileForm(Form):
 
 
 class SignupForm(ProfileForm):
+    page_order = ("full_name", "email", "password", *ProfileForm.page_order[1:],
+                  "contact_consent")
+
     email = EmailField("Email address")
     password = PasswordField("Create a password")
     contact_consent = BooleanField(
@@ -241,6 +318,8 @@ class SignupForm(ProfileForm):
 
 
 class LoginForm(Form):
+    asks_password_again = False  # its own error already says: a correct email and password
+
     email = EmailField("Email address")
     password = PasswordField("Password")
     remember = BooleanField("Keep me signed in on this device for 14 days")
@@ -265,6 +344,15 @@ class ConfirmPasswordForm(Form):
 
 class ActionForm(Form):
     """A button that posts (CSRF only)."""
+
+
+class ChatLinkForm(Form):
+    chat_link = StringField("Link to your family's group chat")
+
+
+class ChangeEmailForm(Form):
+    email = EmailField("New email address")
+    current_password = PasswordField("Your password")
 
 
 class PhoneCodeForm(Form):
@@ -301,3 +389,5 @@ def apply_errors(form: FlaskForm, errors: dict[str, str]) -> None:
             target.errors = list(target.errors or []) + [message]
         else:
             form.form_errors.append(message)
+    if isinstance(form, Form):
+        form.ask_passwords_again()

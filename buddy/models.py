@@ -35,7 +35,7 @@ class User(SQLModel, table=True):
     # Stored trimmed and lower-cased so that " A@NHS.uk" and "a@nhs.uk" are one account.
     email: str = Field(max_length=254, sa_column_kwargs={"unique": True, "nullable": False})
     password_hash: str = Field(max_length=255)
-    role: str = Field(max_length=16, index=True)  # member | lead | admin
+    role: str = Field(max_length=16, index=True)  # member | lead | admin | former_lead
     full_name: str = Field(max_length=120)
     region: str | None = Field(default=None, max_length=40, index=True)  # leads only
     # Bumped on password change or sign-out everywhere: older sessions stop working.

@@ -32,6 +32,20 @@ def options(field, groups: Iterable[tuple[str, Iterable[tuple[str, str]]]] | Non
     return Markup("".join(parts))
 
 
+def grouped_options(*, empty, selected: str, groups) -> Markup:
+    """An empty choice, then <optgroup>s; a value listed twice is selected once, the first."""
+    parts = [_option(empty.value, empty.label, not selected)]
+    marked = not selected
+    for group, items in groups:
+        parts.append(f'<optgroup label="{escape(group)}">')
+        for value, label in items:
+            here = not marked and value == selected
+            marked = marked or here
+            parts.append(_option(value, label, here))
+        parts.append("</optgroup>")
+    return Markup("".join(parts))
+
+
 def checkbox_items(field):
     """The NHS.UK checkbox items of a multiple-choice field, the chosen ones checked."""
     chosen = set(field.data or ())

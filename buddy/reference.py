@@ -52,6 +52,15 @@ def countries() -> dict[str, str]:
     return dict(sorted(data.items(), key=lambda kv: kv[1]))
 
 
+def country_phrase(code: str) -> str:
+    """The country's name as it reads in a sentence: "the Philippines", "Nigeria"."""
+    name = countries().get(code, code)
+    plural = name.endswith(("Islands", "s")) and name not in (
+        "Belarus", "Cyprus", "Mauritius", "Honduras", "Laos")
+    takes_the = name.startswith(("United ", "Central African", "Dominican", "Czech", "Russian"))
+    return f"the {name}" if plural or takes_the else name
+
+
 @cache
 def interests() -> dict[str, str]:
     """Interest slug -> name, in config order."""
@@ -66,7 +75,7 @@ def common_languages() -> list[str]:
 
 @cache
 def timezones() -> list[str]:
-    """IANA time zone names people can choose from."""
+    """Every IANA time zone name (buddy/timezones.py offers them in words)."""
     return sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith("Etc"))
 
 

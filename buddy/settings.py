@@ -83,6 +83,7 @@ def load_settings(
             f"about {SECRET_KEY_MIN_BITS} bits of randomness: no repeats, runs like 0123 or "
             "words). Set it in the environment to a value made by " + GOOD_SECRET
         )
+    _public_url(settings, environ, production=env == "production")
     _check_channels(settings, production=env == "production")
     token = str(settings.get("TWILIO_AUTH_TOKEN") or "").strip()
     texts = {"sms", "whatsapp"} & set(enabled_channels(settings))
@@ -102,6 +103,51 @@ def load_settings(
     if not settings["BUDDY_DATABASE_URL"]:
         settings["BUDDY_DATABASE_URL"] = f"sqlite:///{ROOT / 'instance' / 'buddy.sqlite3'}"
     return settings
+
+
+# The team's address where none is set, outside production (example.org never delivers).
+DEVELOPMENT_CONTACT = "buddy-team@example.org"
+
+
+def contact_email(settings: Mapping[str, object]) -> str:
+    """Where people write to the team that runs Buddy: BUDDY_CONTACT_EMAIL, else the address
+    of BUDDY_MAIL_FROM, else (development and test) a placeholder that never delivers."""
+    from email.utils import parseaddr
+
+    for value in (settings.get("BUDDY_CONTACT_EMAIL"), settings.get("BUDDY_MAIL_FROM")):
+        address = parseaddr(str(value or ""))[1]
+        if "@" in address:
+            return address
+    return DEVELOPMENT_CONTACT
+
+
+# Where `buddy serve` listens by default (`make run`: PORT, default 5000).
+DEVELOPMENT_PORT = 5000
+# Set when BUDDY_PUBLIC_URL was worked out from the port: `buddy serve --port` then moves it.
+FOLLOWS_PORT = "BUDDY_PUBLIC_URL_FOLLOWS_PORT"
+
+
+def development_url(port: int) -> str:
+    """The address of a development server on this machine's `port`."""
+    return f"http://127.0.0.1:{port}"
+
+
+def _public_url(settings: dict[str, object], environ: Mapping[str, str], *,
+                production: bool) -> None:
+    """BUDDY_PUBLIC_URL as set; unset, in development and test, the address the app serves on
+    (PORT), so that links in messages work on whatever port `make run` uses."""
+    if str(settings.get("BUDDY_PUBLIC_URL") or "").strip():
+        settings[FOLLOWS_PORT] = False
+        return
+    if production:
+        raise ConfigError(
+            "BUDDY_PUBLIC_URL must be set in production: the https:// address people and "
+            "Twilio reach Buddy at (links in messages and webhooks use it)")
+    port = str(environ.get("PORT") or DEVELOPMENT_PORT).strip()
+    if not re.fullmatch(r"[0-9]{1,5}", port) or not 0 < int(port) < 65536:
+        raise ConfigError(f"PORT must be a port number from 1 to 65535, not {port!r}")
+    settings["BUDDY_PUBLIC_URL"] = development_url(int(port))
+    settings[FOLLOWS_PORT] = True
 
 
 def secret_bits(value: str) -> float:

@@ -124,6 +124,26 @@ def matchable():
                    sa.or_(Person.role == "newcomer", Person.approved_region == Person.region))
 
 
+# A status as people read it in a refusal ("You cannot pause while you have left Buddy").
+STATUS_WORDS = {
+    PersonStatus.PENDING: "waiting for approval",
+    PersonStatus.ACTIVE: "taking part",
+    PersonStatus.DECLINED: "declined",
+    PersonStatus.PAUSED: "paused",
+    PersonStatus.WITHDRAWN: "no longer taking part",
+}
+
+
+def _decided(person: Person, action: Action, status: PersonStatus) -> str:
+    """Why an approval or decline is refused, in words ("Priya Raman is already approved")."""
+    if status == PersonStatus.ACTIVE:
+        return f"{person.full_name} is already approved"
+    if status == PersonStatus.DECLINED:
+        return f"{person.full_name} is already declined"
+    return (f"{person.full_name} cannot be {'approved' if action == Action.APPROVE else 'declined'}"
+            f" now: they are {STATUS_WORDS[status]}")
+
+
 def check(person: Person, action: Action | str, actor: Actor) -> Transition:
     """The table's row for this change.
 
@@ -139,12 +159,13 @@ def check(person: Person, action: Action | str, actor: Actor) -> Transition:
     label = LABELS[action]
     if rule is None or person.role not in rule.roles:
         if actor == Actor.MEMBER:
-            raise TransitionRefused(f"You cannot {label} while your status is {status}")
+            raise TransitionRefused(f"You cannot {label} while you are {STATUS_WORDS[status]}")
         if action in (Action.APPROVE, Action.DECLINE) and person.role not in VOLUNTEER_ROLES:
             raise TransitionRefused("Only volunteers need approval")
         if action in (Action.APPROVE, Action.DECLINE):
-            raise TransitionRefused(f"{person.full_name} has already been {status}")
-        raise TransitionRefused(f"Cannot {label} {person.full_name}: their status is {status}")
+            raise TransitionRefused(_decided(person, action, status))
+        raise TransitionRefused(
+            f"Cannot {label} {person.full_name} while they are {STATUS_WORDS[status]}")
     if actor not in rule.actors:
         who = " or ".join(sorted(a.value for a in rule.actors))
         raise TransitionRefused(f"Only the {who} may {label} here")

@@ -126,7 +126,7 @@ def solve_ambassadors(
         if not ambs:
             reason = "no ambassador with capacity has signed up; recruit ambassadors"
         elif all(cohort.avoids(n.id, a.id) for a in ambs):
-            reason = "every ambassador is on an avoid list with them"
+            reason = "every ambassador with room is marked never together with them"
         else:
             reason = "all ambassadors are at capacity; recruit ambassadors or raise capacities"
         unmatched.append({"id": n.id, "reason": reason})

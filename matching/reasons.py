@@ -34,7 +34,7 @@ def newcomer_reasons(cohort: Cohort, n: Person, anchor: Person, buddies: list[Pe
             out.append(f"qualified in {_names('country', [n.country])}, like {b.id}")
             break
     if n.same_gender_anchor:
-        out.append(f"asked for a same-gender anchor: {anchor.id} is")
+        out.append(f"asked for a same-gender anchor; {anchor.id} is the same gender")
     if not out:
         out.append(
             f"{anchor.id} anchors a family in "
@@ -92,8 +92,12 @@ def unmatched_reason(cohort: Cohort, n: Person, families: list[dict], max_newcom
             return f"asked for a same-gender anchor; none left with free capacity in {rname}"
         return f"no anchor with free capacity in {rname}; recruit anchors or raise capacities"
     if all(cohort.avoids(n.id, a.id) for a in free):
-        return f"every anchor with free capacity in {rname} is on an avoid list with them"
+        return (
+            f"every anchor with free capacity in {rname} is marked never together with them;"
+            " check the never-together pairs"
+        )
     return (
-        f"anchors with room in {rname} could not take them without breaking an avoid pair or a"
-        " buddy's capacity; review avoid pairs or capacities"
+        f"anchors with room in {rname} could not take them without putting two people marked"
+        " never together in one family or going over a buddy's capacity; review the"
+        " never-together pairs or capacities"
     )

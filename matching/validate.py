@@ -6,12 +6,40 @@ Deliberately independent of the solver code: it reads the cohort and the result 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from .config import family_settings
 from .schema import Cohort, Person
 
 STAGES3 = {"ST1", "ST2", "ST3"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken family rule: `code` and the ids for programs, `text` for the command line.
+
+    Codes: regions, anchor, buddy_role, newcomer_role, extra_buddies, secondary,
+    newcomer_count, capacity, avoid, same_gender (family_problems); locked_missing,
+    locked_lost, locked_anchor (locked_problems). `people` are cohort ids; `numbers` are the
+    counts the rule compares. The web app words them for a DA lead (buddy/services/edits.py).
+    """
+
+    code: str
+    family: str | None
+    text: str
+    people: tuple[str, ...] = ()
+    numbers: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Room:
+    """Free places in a family under rules 3 and 4: newcomers, buddies, and how many of
+    those buddies may work in secondary care (hospital)."""
+
+    newcomers: int
+    buddies: int
+    secondary: int
 
 
 def _settings(result: dict) -> tuple[int, int, int]:
@@ -59,72 +87,104 @@ def validate(cohort: Cohort, result: Any) -> list[str]:
             if m in seen:
                 out.append(f"{where}: {m} is also in family {seen[m]} (rule 5)")
             seen[m] = fid
-        out += _check_family(cohort, result, fam, where)
-    out += _check_locked(cohort, by_id)
+        out += [p.text for p in family_problems(cohort, result, fam)]
+    out += [p.text for p in locked_problems(cohort, by_id)]
     out += _check_unmatched(cohort, result, seen)
     return out
 
 
-def _check_family(cohort: Cohort, result: dict, fam: dict, where: str) -> list[str]:
-    """Rules 1-4 and 6 on one family."""
+def family_room(cohort: Cohort, result: dict, fam: dict) -> Room:
+    """The places `fam` has left under rules 3 and 4 (what one more member may take)."""
     max_n, max_extra, max_sec = _settings(result)
+    supporters = [cohort.person(x) for x in [fam["anchor"], *fam.get("buddies", [])]]
+    buddies = supporters[1:]
+    newcomer_limit = min([max_n, *(b.capacity for b in supporters)])
+    free_buddies = max(0, max_extra - len(buddies))
+    return Room(
+        newcomers=max(0, newcomer_limit - len(fam.get("newcomers", []))),
+        buddies=free_buddies,
+        secondary=min(free_buddies,
+                      max(0, max_sec - sum(b.setting == "secondary" for b in buddies))),
+    )
+
+
+def family_problems(cohort: Cohort, result: dict, fam: dict) -> list[Problem]:
+    """Rules 1-4 and 6 on one family (its members must be in the cohort)."""
+    max_n, max_extra, max_sec = _settings(result)
+    fid = fam.get("id")
+    where = f"family {fid}"
     out = []
+
+    def problem(code: str, text: str, people=(), numbers=()) -> None:
+        out.append(Problem(code, fid, f"{where}: {text}", tuple(people), tuple(numbers)))
+
     anchor = cohort.person(fam["anchor"])
     buddies = [cohort.person(b) for b in fam.get("buddies", [])]
     news = [cohort.person(n) for n in fam.get("newcomers", [])]
     people = [anchor, *buddies, *news]
     regions = {p.region for p in people} | {fam.get("region")}
     if len(regions) != 1:
-        out.append(f"{where}: members from regions {sorted(map(str, regions))} (rule 1)")
+        problem("regions", f"members from regions {sorted(map(str, regions))} (rule 1)",
+                [p.id for p in people if p.region != fam.get("region")])
     if anchor.role != "buddy" or not anchor.can_anchor:
-        out.append(f"{where}: anchor {anchor.id} is not a buddy who can anchor (rule 2)")
+        problem("anchor", f"anchor {anchor.id} is not a buddy who can anchor (rule 2)",
+                [anchor.id])
     for b in buddies:
         if b.role != "buddy":
-            out.append(f"{where}: {b.id} is listed as a buddy but is a {b.role} (rule 2)")
+            problem("buddy_role", f"{b.id} is listed as a buddy but is a {b.role} (rule 2)",
+                    [b.id])
     for n in news:
         if n.role != "newcomer":
-            out.append(f"{where}: {n.id} is listed as a newcomer but is a {n.role} (rule 4)")
+            problem("newcomer_role",
+                    f"{n.id} is listed as a newcomer but is a {n.role} (rule 4)", [n.id])
     if len(buddies) > max_extra:
-        out.append(
-            f"{where}: {len(buddies)} buddies besides the anchor, at most {max_extra} (rule 3)"
-        )
+        problem("extra_buddies",
+                f"{len(buddies)} buddies besides the anchor, at most {max_extra} (rule 3)",
+                numbers=[len(buddies), max_extra])
     if sum(b.setting == "secondary" for b in buddies) > max_sec:
-        out.append(f"{where}: more than {max_sec} extra buddy in secondary care (rule 3)")
+        problem("secondary", f"more than {max_sec} extra buddy in secondary care (rule 3)",
+                [b.id for b in buddies if b.setting == "secondary"], [max_sec])
     if not 1 <= len(news) <= max_n:
-        out.append(f"{where}: {len(news)} newcomers, must be 1 to {max_n} (rule 4)")
+        problem("newcomer_count", f"{len(news)} newcomers, must be 1 to {max_n} (rule 4)",
+                numbers=[len(news), max_n])
     for b in [anchor, *buddies]:
         if len(news) > b.capacity:
-            out.append(
-                f"{where}: {len(news)} newcomers exceed the capacity {b.capacity} "
-                f"of {b.id} (rule 4)"
-            )
+            problem("capacity",
+                    f"{len(news)} newcomers exceed the capacity {b.capacity} of {b.id} (rule 4)",
+                    [b.id], [len(news), b.capacity])
     for x in people:
         for y in people:
             if x.id < y.id and cohort.avoids(x.id, y.id):
-                out.append(f"{where}: avoid pair {x.id}, {y.id} shares a family (rule 6)")
+                problem("avoid", f"avoid pair {x.id}, {y.id} shares a family (rule 6)",
+                        [x.id, y.id])
     for n in news:
         if n.same_gender_anchor and (n.gender is None or n.gender != anchor.gender):
-            out.append(
-                f"{where}: {n.id} asked for a same-gender anchor; {anchor.id} is not (rule 6)"
-            )
+            problem("same_gender",
+                    f"{n.id} asked for a same-gender anchor; {anchor.id} is not (rule 6)",
+                    [n.id, anchor.id])
     return out
 
 
-def _check_locked(cohort: Cohort, by_id: dict[str, dict]) -> list[str]:
+def locked_problems(cohort: Cohort, by_id: dict[str, dict]) -> list[Problem]:
     """Rule 5: each locked family is present under its id with all its members."""
     out = []
     for lf in cohort.locked:
         fam = by_id.get(lf.id)
         if fam is None:
-            out.append(f"locked family {lf.id} is missing (rule 5)")
+            out.append(Problem("locked_missing", lf.id,
+                               f"locked family {lf.id} is missing (rule 5)", tuple(lf.members)))
             continue
         members = {fam["anchor"], *fam.get("buddies", []), *fam.get("newcomers", [])}
         lost = [m for m in lf.members if m not in members]
         if lost:
-            out.append(f"locked family {lf.id} lost {', '.join(lost)} (rule 5)")
+            out.append(Problem("locked_lost", lf.id,
+                               f"locked family {lf.id} lost {', '.join(lost)} (rule 5)",
+                               tuple(lost)))
         anchor = cohort.locked_anchor(lf)
         if anchor is not None and fam["anchor"] != anchor:
-            out.append(f"locked family {lf.id} must be anchored by {anchor} (rule 5)")
+            out.append(Problem("locked_anchor", lf.id,
+                               f"locked family {lf.id} must be anchored by {anchor} (rule 5)",
+                               (anchor,)))
     return out
 
 

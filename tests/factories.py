@@ -84,6 +84,8 @@ class Factory:
 
     def _service_data(self, form: dict) -> dict:
         data = dict(form)
+        # The zone is the one the person chose and confirmed, whatever their phone says.
+        data.setdefault("timezone_confirmed", data.get("timezone"))
         scheme = data.pop("scheme", "")
         data["scheme"] = scheme.split(":", 1)[1] if scheme else None
         if "arrival_year" in data:

@@ -145,3 +145,93 @@ def test_staff_have_no_member_account_pages(client, factory):
     login(client, "lead@example.org")
     assert client.get("/account/").status_code == 404
     assert client.get("/account/export").status_code == 200
+
+
+# Issue 15: time zones in words on the edit page, UK mobiles, passwords asked for again.
+
+def test_edit_page_shows_the_saved_zone_in_words(client, factory, session):
+    person = signed_in(client, factory)
+    page = client.get("/account/edit").get_data(as_text=True)
+    assert '<option value="Asia/Kolkata" selected>India (India time, UTC+5:30)</option>' in page
+    # A zone saved under its old name (demo data, older sign-ups) shows as today's name.
+    person.timezone = "Asia/Calcutta"
+    session.add(person)
+    session.commit()
+    page = client.get("/account/edit").get_data(as_text=True)
+    assert '<option value="Asia/Kolkata" selected>' in page
+
+
+def test_saving_other_details_does_not_question_a_saved_zone(client, factory, session):
+    person = signed_in(client, factory, timezone="Europe/London")  # an Indian number
+    response = client.post("/account/edit", data=edit_form(
+        full_name="Still In London", phone=person.phone, timezone="Europe/London"))
+    assert response.status_code == 302
+    session.expire_all()
+    assert session.get(Person, person.id).full_name == "Still In London"
+
+
+def test_a_new_zone_far_from_the_phone_is_asked_about_once_on_edit(client, factory, session):
+    person = signed_in(client, factory)  # an Indian number in India time
+    form = edit_form(phone=person.phone, timezone="America/New_York")
+    response = client.post("/account/edit", data=form)
+    page = response.get_data(as_text=True)
+    assert "Your phone number is from India but you chose New York time: is that right?" in page
+    session.expire_all()
+    assert session.get(Person, person.id).timezone == "Asia/Kolkata"
+    response = client.post("/account/edit",
+                           data={**form, "timezone_confirmed": "America/New_York"})
+    assert response.status_code == 302
+    session.expire_all()
+    assert session.get(Person, person.id).timezone == "America/New_York"
+
+
+def test_a_uk_mobile_is_accepted_on_edit_without_a_country(client, factory, session):
+    person = signed_in(client, factory)
+    response = client.post("/account/edit", data=edit_form(
+        phone="07911 123456", phone_country="", timezone="Europe/London"))
+    assert response.status_code == 302
+    session.expire_all()
+    assert session.get(Person, person.id).phone == "+447911123456"
+
+
+def test_change_password_asks_again_for_the_password_that_was_right(client, factory):
+    signed_in(client, factory)
+    page = client.post("/account/password", data={
+        "current_password": "not my password", "password": "a brand new password"},
+    ).get_data(as_text=True)
+    assert "Your current password is not right" in page
+    assert "For your security, enter your new password again" in page
+    assert "a brand new password" not in page and "not my password" not in page
+    page = client.post("/account/password", data={
+        "current_password": PASSWORD, "password": "short"}).get_data(as_text=True)
+    assert "For your security, enter your current password again" in page
+    assert PASSWORD not in page
+
+
+def test_a_wrong_password_to_delete_says_so_once(client, factory):
+    signed_in(client, factory)
+    page = client.post("/account/delete", data={"password": "not it at all"}).get_data(
+        as_text=True)
+    assert "Your password is not right" in page
+    assert "For your security" not in page and "not it at all" not in page
+
+
+def test_a_zone_saved_before_the_question_is_shown_to_check(client, factory, session):
+    """The form once saved the first zone of its list (Africa/Abidjan) for anyone who
+    did not choose: the account page says so in words, with a way to put it right."""
+    person = signed_in(client, factory, phone="+63 917 123 4567", phone_country="",
+                       timezone="Asia/Manila")
+    page = client.get("/account/").get_data(as_text=True)
+    assert "Philippines (Manila time, UTC+8)" in page and "Is this right?" not in page
+    person.timezone = "Africa/Abidjan"
+    session.add(person)
+    session.commit()
+    page = client.get("/account/").get_data(as_text=True)
+    assert "Côte d&#39;Ivoire (Abidjan time, UTC+0)" in page
+    assert "Your phone number is from the Philippines" in page
+    assert 'href="/account/edit#timezone"' in page
+    # Choosing the phone's zone needs no question, and the page stops asking.
+    response = client.post("/account/edit", data=edit_form(
+        phone=person.phone, phone_country="", timezone="Asia/Manila"))
+    assert response.status_code == 302
+    assert "Is this right?" not in client.get("/account/").get_data(as_text=True)

@@ -123,6 +123,31 @@ def test_dashboard_shows_the_figures_queue_and_charts(lead_client, region):
         assert figure in page
 
 
+def test_the_funnel_nests_even_for_answers_out_of_order(lead_client, session, region,
+                                                       factory):
+    """Each step counts some of the newcomers of the step before: a check-in answered by
+    someone without a family, or at 8 weeks without the first, does not make a step rise."""
+    kw = {"region": REGION, "scheme": "wessex:poole"}
+    late = arrive(session, factory.newcomer(full_name="Newcomer F", **kw), 70)
+    family = session.exec(select(Family).where(Family.code == "wessex-001")).one()
+    session.add(FamilyMember(family_id=family.id, person_id=late.id, place="newcomer"))
+    session.commit()
+    check_in(session, late, 56, "ok")  # missed the first check-in, answered at 8 weeks
+    check_in(session, region["E"], 7, "ok")  # arrived, answered, but never in a family
+    check_in(session, region["E"], 56, "ok")
+    with lead_client.application.app_context():
+        summary = indicators.summary(session, REGION, TODAY)
+    steps = [summary[k] for k in indicators.PIPELINE]
+    assert steps == [6, 3, 3, 2, 1]  # A, B and F in the family; A and B answered day 7
+    page = lead_client.get("/lead/?intake=all").get_data(as_text=True)
+    pipeline = page.split('id="pipeline"', 1)[1].split("</table>", 1)[0]
+    shown = [int(n) for n in re.findall(r'numeric">(\d+)</td>', pipeline)]
+    assert shown == steps
+    # The help text says how the steps nest.
+    assert indicators.DEFINITIONS["engaged_8_weeks"] in html.unescape(page)
+    assert "Each step counts some of the newcomers of the step before" in page
+
+
 def test_dashboard_lists_the_ten_oldest_open_flags(lead_client, session, region, factory):
     for days in range(12):  # 12 more open flags, newer than Newcomer B's (3 days old)
         person = factory.newcomer(region=REGION, scheme="wessex:poole",
@@ -198,10 +223,10 @@ def test_exports_hold_the_region_only(lead_client, region, name):
 def test_export_figures_match_the_dashboard(lead_client, region):
     rows = list(csv.DictReader(io.StringIO(
         lead_client.get("/lead/export/indicators.csv").get_data().decode("utf-8-sig"))))
-    assert rows == [{"region": REGION, "intake": "all", "signed_up": "5", "matched": "2",
-                     "arrived": "2", "first_check_in_answered": "2", "engaged_8_weeks": "1",
-                     "approved_volunteers": "4", "spare_capacity": "5",
-                     "arrivals_without_family": "1", "open_flags": "1"}]
+    assert rows == [{"Region": "Wessex", "Intake": "All intakes", "Signed up": "5",
+                     "Matched": "2", "Arrived": "2", "First check in answered": "2",
+                     "Engaged 8 weeks": "1", "Approved volunteers": "4", "Spare capacity": "5",
+                     "Arrivals without family": "1", "Open flags": "1"}]
 
 
 def test_spreadsheet_formulas_in_names_are_neutralised(lead_client, session, region):
@@ -224,10 +249,11 @@ def test_national_view_suppresses_small_numbers(app, session, region, factory):
         client.get("/admin/indicators.csv").get_data().decode("utf-8-sig"))))
     # The current intake (August 2026) and the three before it, for each of the 11 regions.
     assert len(rows) == 44
-    assert {r["intake"] for r in rows} == {"2025-02", "2025-08", "2026-02", "2026-08"}
-    wessex = next(r for r in rows if (r["region"], r["intake"]) == (REGION, "2026-08"))
-    assert wessex["signed_up"] == "<5" and wessex["spare_capacity"] == "5"
-    assert wessex["matched"] == "<5" and wessex["open_flags"] == "<5"
+    assert {r["Intake as YYYY-MM (sorts by date)"] for r in rows} == {
+        "2025-02", "2025-08", "2026-02", "2026-08"}
+    wessex = next(r for r in rows if (r["Region"], r["Intake"]) == ("Wessex", "August 2026"))
+    assert wessex["Signed up"] == "<5" and wessex["Spare capacity"] == "5"
+    assert wessex["Matched"] == "<5" and wessex["Open flags"] == "<5"
     # Admins may open any region's dashboard.
     assert "Who needs you (1)" in client.get("/lead/?region=wessex").get_data(as_text=True)
 
@@ -280,7 +306,7 @@ def test_every_csv_download_opens_in_excel_with_its_accents(app, session, region
     body = response.get_data()
     assert body.startswith(b"\xef\xbb\xbf") and not body.startswith(b"\xef\xbb\xbf" * 2)
     rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
-    assert rows[0][0] in ("id", "family", "person_id", "flag_id", "region")
+    assert rows[0][0] in ("Person number (joins the files)", "Family", "Region")
     if "indicators" not in url:
         assert any("Zoë Ñúñez A" in row for row in rows[1:])
 
@@ -339,3 +365,148 @@ def test_every_chart_has_its_numbers_in_a_table_and_hides_its_drawing(lead_clien
     answered = {row[0]: row[1] for row in
                 tables["Check-ins answered, by days after arrival"][1:]}
     assert (answered["Day 7"], answered["Day 28"], answered["Day 56"]) == ("100%", "0%", "100%")
+
+
+def _flag_page(client, session, person) -> str:
+    flag = session.exec(select(Flag).where(Flag.person_id == person.id, Flag.status == "open")
+                        .order_by(Flag.id.desc())).first()
+    return client.get(f"/lead/flags/{flag.id}").get_data(as_text=True)
+
+
+def test_a_flag_says_what_the_reply_means_and_how_to_reach_the_person(lead_client, session,
+                                                                      region):
+    person = session.get(Person, region["B"].id)
+    page = _flag_page(lead_client, session, person)
+    assert "&ldquo;2&rdquo;" in page and "They would like a call from you" in page
+    email = session.get(User, person.user_id).email
+    assert f'href="mailto:{email}"' in page and f'href="tel:{person.phone}"' in page
+    assert "(confirmed: they typed back the code we texted)" in page
+    assert "Text message (SMS)" in page
+    # 10:00 UTC is 15:30 in India, inside the hours Buddy sends messages in.
+    assert "15:30 on Wednesday 18 November, Asia/Kolkata (UTC+5:30)" in page
+    assert "Outside 9am to 7pm" not in page
+
+
+def test_a_flag_warns_before_a_call_at_night_where_the_person_is(lead_client, session, region):
+    person = session.get(Person, region["B"].id)
+    person.timezone = "America/Los_Angeles"
+    session.add(person)
+    session.commit()
+    page = _flag_page(lead_client, session, person)
+    assert "02:00 on Wednesday 18 November, America/Los Angeles (UTC-8)" in page
+    assert "Outside 9am to 7pm where they are" in page
+
+
+@pytest.mark.parametrize(("body", "meaning"), [
+    ("2", "They would like a call from you"),
+    (" help ", "They asked for help"),
+    ("CARRY", "They want their buddy family to carry on (CARRY). No question about their "
+              "family was waiting"),
+    ("Finish", "They want their buddy family to finish (FINISH). No question"),
+    ("NOT AVAILABLE", "They cannot buddy for the next intake (NOT AVAILABLE)"),
+    ("when is induction??", "Not one of the replies Buddy understands"),
+])
+def test_every_reply_on_a_flag_is_said_in_words(app, lead_client, session, region, body,
+                                                meaning):
+    from buddy.messaging import replies
+
+    person = session.get(Person, region["C"].id)
+    with app.app_context():
+        replies.receive_text(session, sid=f"SM{abs(hash(body)):032x}"[:34], from_=person.phone,
+                             body=body)
+    page = _flag_page(lead_client, session, person)
+    assert f"&ldquo;{html.escape(body)}&rdquo;" in page
+    assert html.escape(meaning) in page
+    assert "By text message, 18 Nov 2026" in page
+
+
+def test_every_reply_code_has_its_words():
+    from buddy.messaging.replies import meaning_of
+    from buddy.services import flags
+
+    bodies = ["1", "2", "CARRY", "FINISH", "AVAILABLE 2", "NOT AVAILABLE", "STOP", "START",
+              "HELP", "what?"]
+    assert {meaning_of(b) for b in bodies} == set(flags.REPLY_MEANINGS)
+
+
+def test_a_call_asked_for_by_the_emailed_link_says_so(app, lead_client, session, region):
+    from buddy.messaging import replies
+
+    person = session.get(Person, region["A"].id)
+    day_28 = check_in(session, person, 28, None)
+    with app.app_context():
+        replies.answer_check_in(session, day_28, person, "call", "email")
+        session.commit()
+    page = _flag_page(lead_client, session, person)
+    assert "By the link in the check-in email, 18 Nov 2026" in page
+    assert "Day 28 after they arrived" in page and "They would like a call" in page
+    assert "What they wrote" not in page  # they wrote nothing: they clicked a link
+
+
+def _codes() -> set[str]:
+    """Every code Buddy stores where a person expects a word."""
+    from buddy import reference
+
+    codes = set(reference.regions()) | set(reference.interests()) | set(
+        reference.languages()) | set(reference.countries())
+    for r in reference.regions().values():
+        codes |= set(r.schemes)
+    return codes | {"sms", "whatsapp", "email", "newcomer", "buddy", "ambassador", "active",
+                    "pending", "paused", "withdrawn", "declined", "open", "contacted",
+                    "resolved", "ok", "call", "anchor", "primary", "secondary", "published",
+                    "ended", "True", "False", "None", "asked_for_call", "unclear_reply", "help",
+                    "message_failed", "qualified", "all"}
+
+
+@pytest.mark.parametrize("url", [*(f"/lead/export/{name}.csv?region={REGION}&intake={i}"
+                                   for name in ("people", "families", "check-ins", "flags",
+                                                "indicators") for i in ("all", "2026-08")),
+                                 "/admin/indicators.csv"])
+def test_every_csv_says_names_where_people_expect_them(app, session, region, factory, url):
+    """Region slugs, scheme, interest, language and country codes, channels, statuses and
+    intakes are words; a code stays only in a column whose heading says who it is for."""
+    a = session.get(Person, region["A"].id)
+    a.country, a.languages, a.sensitive_consent_at = "NG", ["yo", "ig"], NOW
+    family = session.exec(select(Family)).one()
+    family.intake = "2026-08"
+    session.add_all([a, family])
+    session.commit()
+    factory.staff("admin", email="admin@example.org")
+    client = app.test_client()
+    login(client, "admin@example.org")
+    rows = list(csv.DictReader(io.StringIO(client.get(url).get_data().decode("utf-8-sig"))))
+    assert rows
+    codes = _codes()
+    for row in rows:
+        for heading, value in row.items():
+            if "joins the files" in heading or "sorts by date" in heading:
+                continue
+            parts = {value, *value.split(", ")}
+            assert not parts & codes, f"{heading}: {value!r} is a code"
+            assert not re.fullmatch(r"\d{4}-\d{2}", value), f"{heading}: {value!r}"
+            assert not re.search(r"\+00:00|T\d\d:", value), f"{heading}: {value!r}"
+
+
+def test_the_people_csv_says_how_to_reach_each_person_in_words(lead_client, session, region):
+    from buddy import phones
+
+    a = session.get(Person, region["A"].id)
+    a.country, a.languages, a.sensitive_consent_at = "NG", ["yo", "ig"], NOW
+    session.add(a)
+    session.commit()
+    rows = list(csv.DictReader(io.StringIO(
+        lead_client.get("/lead/export/people.csv").get_data().decode("utf-8-sig"))))
+    row = next(r for r in rows if r["Name"] == "Newcomer A")
+    assert row["Person number (joins the files)"] == str(a.id)
+    assert row["Email"] == session.get(User, a.user_id).email
+    # A leading "+" starts a formula in a spreadsheet: the cell is neutralised like any other.
+    assert (row["Mobile"], row["Mobile confirmed"]) == ("'" + phones.display(a.phone), "Yes")
+    assert row["Prefers"] == "Text message (SMS)"
+    assert (row["Role"], row["Status"], row["Scheme"], row["Intake"]) == (
+        "Newcomer", "Active", "Poole", "August 2026")
+    assert row["Country of qualification"] == "Nigeria"
+    assert row["Languages besides English"] == "Yoruba, Igbo"
+    assert row["Interests"] == "Paediatrics, Medical education"
+    anchor = next(r for r in rows if r["Name"] == "Anchor One")
+    assert (anchor["Works in"], anchor["Would lead a family"]) == (
+        "Primary care (general practice)", "Yes")

@@ -296,8 +296,9 @@ def test_per_intake_figures_equal_a_hand_count(app, session, world):
         aug_check_ins = indicators.check_in_response(session, REGION, AUG)
     now = {"approved_volunteers": 5, "spare_capacity": 2 + 3 - 1 + 3 + 3 + 3, "open_flags": 0}
     # February: four signed up; three placed (two in the ended family, one running); all
-    # four arrived on 3 February; one answered the first check-in.
-    assert feb == {"signed_up": 4, "matched": 3, "arrived": 4, "first_check_in_answered": 1,
+    # four arrived on 3 February, three of them with a family (the steps nest:
+    # indicators.DEFINITIONS); one answered the first check-in.
+    assert feb == {"signed_up": 4, "matched": 3, "arrived": 3, "first_check_in_answered": 1,
                    "engaged_8_weeks": 0, "arrivals_without_family": 0, **now}
     # August: two with a date (No Date belongs to no intake yet), none placed or arrived;
     # both arrive within 60 days of 1 July without a family.
@@ -317,22 +318,23 @@ def test_every_csv_row_of_an_intake_carries_it(app, session, world):
         return list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
 
     feb_people = rows("people", FEB)
-    assert {r["name"] for r in feb_people} == {"Ended One", "Ended Two", "Running One",
+    assert {r["Name"] for r in feb_people} == {"Ended One", "Ended Two", "Running One",
                                                "Never Placed"}
-    assert {r["intake"] for r in feb_people} == {FEB}
+    assert {r["Intake"] for r in feb_people} == {"February 2027"}
     everyone = rows("people", "all")
-    assert {r["intake"] for r in everyone if r["role"] == "newcomer"} == {FEB, AUG, ""}
+    assert {r["Intake"] for r in everyone if r["Role"] == "Newcomer"} == {
+        "February 2027", "August 2027", ""}
     families = rows("families", FEB)
-    assert {(r["family"], r["status"], r["intake"]) for r in families} == {
-        ("wessex-001", "ended", FEB), ("wessex-002", "running", FEB)}
+    assert {(r["Family"], r["Status"], r["Intake"]) for r in families} == {
+        ("wessex-001", "Ended", "February 2027"), ("wessex-002", "Running", "February 2027")}
     assert rows("families", AUG) == []
     indicator_rows = rows("indicators", AUG)
-    assert [(r["region"], r["intake"], r["signed_up"]) for r in indicator_rows] == [
-        (REGION, AUG, "2")]
+    assert [(r["Region"], r["Intake"], r["Signed up"]) for r in indicator_rows] == [
+        ("Wessex", "August 2027", "2")]
     for name in ("check-ins", "flags"):
         header = client.get(f"/lead/export/{name}.csv?intake={FEB}").get_data().decode(
             "utf-8-sig").splitlines()[0]
-        assert "intake" in header.split(",")
+        assert "Intake" in header.split(",")
 
 
 def test_a_dashboard_reads_one_intake_at_a_time(app, session, world):
@@ -369,13 +371,14 @@ def test_the_national_view_shows_intakes_side_by_side(app, session, factory):
             for row in re.findall(r"<tr class=\"nhsuk-table__row\">(.*?)</tr>", table, re.S)
             if 'scope="row"' in row}
     assert rows["Signed up"] == ["<5", "<5", "5", "6"]
-    assert rows["Arrived"] == ["<5", "<5", "5", "<5"]
+    # Arrived counts newcomers in a family (the steps nest): none of these has one.
+    assert rows["Arrived"] == ["<5", "<5", "<5", "<5"]
     national = page.split('id="national"', 1)[1].split("</table>", 1)[0]
     assert "August 2027" in page.split('id="national"', 1)[0].rsplit("<h2", 1)[1]
     wessex = national.split("Wessex", 1)[1].split("</tr>", 1)[0]
     assert re.findall(r'numeric">([^<]*)</td>', wessex)[0] == "6"
     body = client.get(f"/admin/indicators.csv?intake={AUG}").get_data().decode("utf-8-sig")
-    found = {(r["region"], r["intake"]): r["signed_up"]
+    found = {(r["Region"], r["Intake as YYYY-MM (sorts by date)"]): r["Signed up"]
              for r in csv.DictReader(io.StringIO(body))}
-    assert found[(REGION, AUG)] == "6" and found[(REGION, FEB)] == "5"
+    assert found[("Wessex", AUG)] == "6" and found[("Wessex", FEB)] == "5"
     assert len(found) == 11 * 4

@@ -18,8 +18,11 @@ REGION = "wessex"
 # staff: DA leads (own region) and admins | admin | token: a signed link | twilio: webhook
 ACCESS = {
     "main.index": "public", "main.privacy": "public", "main.healthz": "public",
+    "main.help_page": "public", "main.accessibility": "public", "main.ask_lead": "member",
+    "admin.lead": "admin", "admin.remove_lead": "admin",
     "main.assets": "public", "static": "public", "signup.choose": "public",
-    "signup.form": "public", "signup.done": "member", "auth.login": "public",
+    "signup.form": "public", "signup.time_zone": "public", "signup.done": "member",
+    "auth.login": "public",
     "auth.logout": "public", "auth.forgot_password": "public", "auth.reset_password": "token",
     "account.index": "member", "account.edit": "member", "account.status": "member",
     "account.withdraw_consent": "member", "account.password": "signed_in",
@@ -29,6 +32,8 @@ ACCESS = {
     "lead.volunteer_list": "staff", "lead.volunteer": "staff", "lead.decide": "staff",
     "runs.index": "staff", "runs.start": "staff", "runs.show": "staff", "runs.move": "staff",
     "runs.remove": "staff", "runs.lock": "staff", "runs.avoid": "staff",
+    "runs.person": "staff", "runs.swap": "staff", "runs.new_family": "staff",
+    "runs.separate": "staff", "runs.unavoid": "staff",
     "runs.reoptimise": "staff", "runs.publish": "staff", "runs.discard": "staff",
     "runs.audit_trail": "staff", "messaging.problems": "staff", "messaging.outbox_log": "staff",
     "admin.index": "admin", "admin.indicators_table": "admin", "admin.indicators_csv": "admin",
@@ -40,6 +45,10 @@ ACCESS = {
     "families.show": "staff", "families.end": "staff", "families.extend": "staff",
     "programme.volunteer_by_link": "token", "programme.availability_by_link": "token",
     "programme.volunteer": "member", "lead.record_availability": "staff",
+    "account.email": "member", "account.confirm_email_change": "token",
+    "account.data": "signed_in",
+    # The family's anchor may post here too (tests/test_family_chat.py); nobody else may.
+    "family.chat": "staff",
 }
 
 

@@ -8,6 +8,7 @@ from sqlmodel import select
 import matching
 from buddy.models import (
     AuditEvent,
+    AvoidPair,
     Family,
     FamilyMember,
     MatchRun,
@@ -15,7 +16,7 @@ from buddy.models import (
     User,
     VolunteerConfirmation,
 )
-from buddy.services import NotFound, ServiceError, runs
+from buddy.services import NotFound, ServiceError, edits, runs
 from buddy.services.cohorts import family_cohort, key
 
 REGION = "wessex"
@@ -140,7 +141,7 @@ def test_another_regions_lead_cannot_see_or_start_runs(app, session, lead, facto
         with pytest.raises(NotFound):
             runs.start_run(session, lead=other, region=REGION)
         with pytest.raises(NotFound):
-            runs.move_member(session, lead=other, run_id=run.id,
+            edits.move_member(session, lead=other, run_id=run.id,
                              person_id_=region_people["newcomers"][0].id, family_id=1)
 
 
@@ -151,8 +152,8 @@ def test_a_move_that_breaks_capacity_is_refused_and_changes_nothing(app, session
     source = family_of(session, run, newcomer)
     # Every anchor has room for 2 and every family has 2 newcomers: no room anywhere.
     target = next(f for f, _ in runs.draft_families(session, run) if f.id != source.id)
-    with app.app_context(), pytest.raises(ServiceError, match="breaks a family rule"):
-        runs.move_member(session, lead=lead, run_id=run.id, person_id_=newcomer.id,
+    with app.app_context(), pytest.raises(ServiceError, match="cannot move to .* can support"):
+        edits.move_member(session, lead=lead, run_id=run.id, person_id_=newcomer.id,
                          family_id=target.id)
     session.expire_all()
     assert family_of(session, run, newcomer).id == source.id
@@ -166,8 +167,8 @@ def test_moving_a_newcomer_locks_both_families(app, session, lead, region_people
     leaving = next(p for m, p in runs.draft_families(session, run)[0][1] if m.place == "newcomer")
     moving = next(p for m, p in runs.draft_families(session, run)[1][1] if m.place == "newcomer")
     with app.app_context():
-        runs.remove_member(session, lead=lead, run_id=run.id, person_id_=leaving.id)
-        runs.move_member(session, lead=lead, run_id=run.id, person_id_=moving.id,
+        edits.remove_member(session, lead=lead, run_id=run.id, person_id_=leaving.id)
+        edits.move_member(session, lead=lead, run_id=run.id, person_id_=moving.id,
                          family_id=first.id)
     session.expire_all()
     assert family_of(session, run, moving).id == first.id
@@ -182,7 +183,7 @@ def test_remove_then_move_back_and_lock(app, session, lead, region_people):
     newcomer = region_people["newcomers"][0]
     family = family_of(session, run, newcomer)
     with app.app_context():
-        runs.remove_member(session, lead=lead, run_id=run.id, person_id_=newcomer.id)
+        edits.remove_member(session, lead=lead, run_id=run.id, person_id_=newcomer.id)
     session.expire_all()
     assert family_of(session, run, newcomer) is None
     assert session.get(MatchRun, run.id).excluded == [newcomer.id]
@@ -192,9 +193,9 @@ def test_remove_then_move_back_and_lock(app, session, lead, region_people):
     assert reasons[newcomer.id] == "removed from the draft by the DA lead"
     check_rules(session, session.get(MatchRun, run.id))
     with app.app_context():
-        runs.move_member(session, lead=lead, run_id=run.id, person_id_=newcomer.id,
+        edits.move_member(session, lead=lead, run_id=run.id, person_id_=newcomer.id,
                          family_id=family.id)
-        runs.set_locked(session, lead=lead, run_id=run.id, family_id=family.id, locked=False)
+        edits.set_locked(session, lead=lead, run_id=run.id, family_id=family.id, locked=False)
     session.expire_all()
     assert family_of(session, run, newcomer).id == family.id
     assert session.get(MatchRun, run.id).excluded == []
@@ -205,8 +206,8 @@ def test_anchors_cannot_be_moved_or_removed(app, session, lead, region_people):
     run = run_now(app, session, lead)
     anchor = next(p for _, members in runs.draft_families(session, run)
                   for m, p in members if m.place == "anchor")
-    with app.app_context(), pytest.raises(ServiceError, match="anchors a family"):
-        runs.remove_member(session, lead=lead, run_id=run.id, person_id_=anchor.id)
+    with app.app_context(), pytest.raises(ServiceError, match="anchor stays with their family"):
+        edits.remove_member(session, lead=lead, run_id=run.id, person_id_=anchor.id)
 
 
 def test_never_together_is_refused_while_they_share_a_family(app, session, lead,
@@ -214,13 +215,13 @@ def test_never_together_is_refused_while_they_share_a_family(app, session, lead,
     run = run_now(app, session, lead)
     family, members = runs.draft_families(session, run)[0]
     a, b = [p for _, p in members][:2]
-    with app.app_context(), pytest.raises(ServiceError, match="breaks a family rule"):
-        runs.add_avoid(session, lead=lead, run_id=run.id, person_a=a.id, person_b=b.id)
+    with app.app_context(), pytest.raises(ServiceError, match="are both in .* Keep apart"):
+        edits.add_avoid(session, lead=lead, run_id=run.id, person_a=a.id, person_b=b.id)
     other = next(p for f, ms in runs.draft_families(session, run) if f.id != family.id
                  for m, p in ms if m.place == "newcomer")
     with app.app_context():
-        runs.add_avoid(session, lead=lead, run_id=run.id, person_a=a.id, person_b=other.id)
-    stored = [sorted([p.person_a, p.person_b]) for p in session.exec(select(runs.AvoidPair))]
+        edits.add_avoid(session, lead=lead, run_id=run.id, person_a=a.id, person_b=other.id)
+    stored = [sorted([p.person_a, p.person_b]) for p in session.exec(select(AvoidPair))]
     assert stored == [sorted([a.id, other.id])]
     # The next run sees the pair.
     avoid = [sorted(pair) for pair in family_cohort(session, REGION)["avoid"]]
@@ -234,8 +235,8 @@ def test_reoptimise_keeps_locked_families_and_removals(app, session, lead, regio
     removed = next(p for f, ms in runs.draft_families(session, run) if f.id != family.id
                    for m, p in ms if m.place == "newcomer")
     with app.app_context():
-        runs.set_locked(session, lead=lead, run_id=run.id, family_id=family.id, locked=True)
-        runs.remove_member(session, lead=lead, run_id=run.id, person_id_=removed.id)
+        edits.set_locked(session, lead=lead, run_id=run.id, family_id=family.id, locked=True)
+        edits.remove_member(session, lead=lead, run_id=run.id, person_id_=removed.id)
         second = runs.reoptimise(session, lead=lead, run_id=run.id)
         second = runs.execute_run(session, second.id)
     session.expire_all()
@@ -302,7 +303,7 @@ def test_reoptimise_in_a_region_with_published_families(app, session, lead, fact
     assert extending and new
     with app.app_context():
         for family in (extending[0], new[0]):
-            runs.set_locked(session, lead=lead, run_id=second.id, family_id=family.id,
+            edits.set_locked(session, lead=lead, run_id=second.id, family_id=family.id,
                             locked=True)
         kept_new = {p.id for _, p in members_of_family(session, new[0])}
         third = runs.reoptimise(session, lead=lead, run_id=second.id)
@@ -344,17 +345,17 @@ def test_what_a_locked_draft_added_to_a_published_family_stays_the_leads(app, se
     second = run_now(app, session, lead)  # only published anchors have room
     extended = family_of(session, second, late)
     with app.app_context():
-        runs.set_locked(session, lead=lead, run_id=second.id, family_id=extended.id,
+        edits.set_locked(session, lead=lead, run_id=second.id, family_id=extended.id,
                         locked=True)
         third = runs.execute_run(session, runs.reoptimise(session, lead=lead,
                                                           run_id=second.id).id)
         assert third.status == "draft", third.error
         assert family_of(session, third, late).code == extended.code
         check_rules(session, third)
-        runs.remove_member(session, lead=lead, run_id=third.id, person_id_=late.id)
+        edits.remove_member(session, lead=lead, run_id=third.id, person_id_=late.id)
         published_member = next(p for p in early if family_of(session, third, p))
-        with pytest.raises(ServiceError, match="breaks a family rule"):
-            runs.remove_member(session, lead=lead, run_id=third.id,
+        with pytest.raises(ServiceError, match="in the published family .* stays there"):
+            edits.remove_member(session, lead=lead, run_id=third.id,
                                person_id_=published_member.id)
     assert family_of(session, third, late) is None
 
@@ -390,4 +391,53 @@ def test_ambassador_run_pairs_newcomers_who_asked(app, session, lead, factory):
     pairs = runs.draft_pairs(session, run)
     assert [(a.id, n.id) for _, a, n in pairs] == [(ambassador.id, wanting.id)]
     assert runs.review(session, run)["metrics"]["coverage"] == 1.0
+    check_rules(session, run)
+
+
+def test_after_publishing_earlier_intakes_families_are_running_not_removed(app, session, lead,
+                                                                          factory):
+    """A run for August 2027 in a region with a family running from February 2027: before
+    and after publishing, its page counts "has a family" as the dashboard does, names the
+    earlier family as running, and says only what the lead took out as removed."""
+    from datetime import date
+
+    from buddy.services import indicators
+
+    kw = {"region": REGION, "scheme": "wessex:poole"}
+    factory.volunteer(capacity="4", full_name="Anchor Feb", **kw)
+    february = factory.newcomer(full_name="February One", arrival_day="3", arrival_month="2",
+                                arrival_year="2027", **kw)
+    confirm_all(session, "2027-02")
+    earlier = run_now(app, session, lead, intake="2027-02")
+    with app.app_context():
+        runs.publish(session, lead=lead, run_id=earlier.id)
+    code = session.exec(select(Family.code).where(Family.status == "published")).one()
+    factory.volunteer(capacity="2", full_name="Anchor Aug", **kw)
+    august = [factory.newcomer(full_name=f"August {i}", **kw) for i in range(3)]
+    run = run_now(app, session, lead)
+    assert run.intake == INTAKE and run.status == "draft"
+    with app.app_context():
+        edits.remove_member(session, lead=lead, run_id=run.id, person_id_=august[0].id)
+    draft = runs.review(session, run)
+    assert [(p.full_name, reason) for p, reason in draft["unmatched"]] == [
+        ("August 0", "removed from the draft by the DA lead")]
+    assert draft["coverage"] == {"signed_up": 3, "with_family": 2, "already": 0,
+                                 "from_draft": 2, "waiting": 1, "away": 0}
+    assert [p.full_name for p in draft["removed"]] == ["August 0"]
+    with app.app_context():
+        runs.publish(session, lead=lead, run_id=run.id)
+    session.expire_all()
+    run = session.get(MatchRun, run.id)
+    after = runs.review(session, run)
+    # February One stays in the running family: not unmatched, not "removed by the lead".
+    assert [(p.full_name, reason) for p, reason in after["unmatched"]] == [
+        ("August 0", "removed from the draft by the DA lead")]
+    origins = after["origins"]
+    assert code in origins["made"] + list(origins["joined"]) or origins["kept"] == 1
+    assert february.full_name not in [p.full_name for ps in origins["joined"].values()
+                                      for p in ps]
+    with app.app_context():
+        summary = indicators.summary(session, REGION, date(2027, 7, 1), INTAKE)
+    assert after["coverage"]["with_family"] == summary["matched"] == 2
+    assert after["coverage"]["signed_up"] == summary["signed_up"] == 3
     check_rules(session, run)

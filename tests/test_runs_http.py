@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
 from sqlmodel import select
 
 import matching
-from buddy.models import Family, MatchRun
+from buddy.models import AvoidPair, Family, MatchRun, User
 from tests.factories import login
 from tests.test_runs import NOW, REGION, confirm_all
 
@@ -66,7 +67,8 @@ def test_lead_starts_a_run_and_watches_it_finish(lead_client, session, small_reg
     assert run.status == "draft"
     page = lead_client.get(f"/lead/runs/{run.id}").get_data(as_text=True)
     assert "Draft: not yet visible to members" in page
-    assert "Newcomers with a family" in page and "100% (4 of 4)" in page
+    assert "Newcomers of August 2027 with a family if you publish" in page
+    assert 'id="with-family">4</strong> of 4 (100%)' in page
     assert "By country of qualification" in page
     assert "same scheme as Anchor" in page  # reasons use names, not cohort keys
     assert 'http-equiv="refresh"' not in page
@@ -129,9 +131,9 @@ def test_another_regions_lead_gets_404_everywhere(app, session, lead_client, fac
     assert session.get(MatchRun, run.id).status == "draft"
     # The London lead's run list and audit trail show London only.
     assert f"Run {run.id}" not in other.get("/lead/runs/?region=wessex").get_data(as_text=True)
-    assert "Run started" not in other.get("/lead/runs/audit?region=wessex").get_data(
+    assert "Started a match run" not in other.get("/lead/runs/audit?region=wessex").get_data(
         as_text=True)
-    assert "Run started" in lead_client.get("/lead/runs/audit").get_data(as_text=True)
+    assert "Started a match run" in lead_client.get("/lead/runs/audit").get_data(as_text=True)
 
 
 def test_members_cannot_reach_run_pages(app, factory, small_region, session):
@@ -164,3 +166,100 @@ def test_cli_match_prints_a_summary_and_publishes(runner, session, factory, smal
     assert "coverage 1.0" in result.output and "Published run" in result.output
     assert f"{REGION}-" in result.output
     assert len(session.exec(select(Family).where(Family.status == "published")).all()) == 2
+
+
+# --- The lead's edits on the review page (buddy/services/edits.py) ------------------------
+
+@pytest.fixture
+def edit_world(app, session, factory):
+    from tests.test_edits import make_world
+
+    lead = session.exec(select(User).where(User.email == "lead.wessex@example.org")).one()
+    return make_world(app, session, factory, lead)
+
+
+def card(page: str, family_id: int) -> str:
+    """The HTML of one family's card on the run page."""
+    start = page.index(f'id="family-{family_id}"')
+    end = page.find('class="nhsuk-card app-family"', start)
+    return page[start:end if end > 0 else len(page)]
+
+
+def test_run_page_shows_free_places_and_choosers_that_choose_nothing(lead_client, edit_world):
+    run, fam = edit_world["run"], edit_world["families"]
+    page = lead_client.get(f"/lead/runs/{run.id}").get_data(as_text=True)
+    assert "Room for 1 more newcomer and 2 more buddies" in card(page, fam["wessex-002"].id)
+    assert "Room for 1 more buddy" in card(page, fam["wessex-003"].id)
+    # Both never-together choosers start on a placeholder; people are told apart.
+    assert page.count('<option value="" selected>Choose a person</option>') == 2
+    assert "Newcomer 1 (newcomer, ST1, Poole, wessex-001)" in page
+    assert re.search(r'<option value="\d+" selected', page) is None
+
+
+def test_person_page_offers_only_families_that_can_take_them(lead_client, edit_world):
+    run, p, fam = edit_world["run"], edit_world["people"], edit_world["families"]
+    page = lead_client.get(f"/lead/runs/{run.id}/people/{p['N6'].id}").get_data(as_text=True)
+    chooser = page[page.index('name="family_id"'):page.index("</select>",
+                                                              page.index('name="family_id"'))]
+    assert '<option value="" selected>Choose a family</option>' in chooser
+    assert f'value="{fam["wessex-001"].id}">wessex-001: room for 1 more newcomer' in chooser
+    assert "wessex-003" not in chooser
+    assert "Cal Anchor can support 1 newcomer, and wessex-003 would have 2" in page
+    assert "rule" not in page.lower().replace("the rules", "")
+    # Every person's page answers: anchors, buddies, newcomers, people without a family.
+    for name, person in p.items():
+        page = lead_client.get(f"/lead/runs/{run.id}/people/{person.id}").get_data(as_text=True)
+        assert person.full_name in page, name
+    anchor = lead_client.get(f"/lead/runs/{run.id}/people/{p['Ada'].id}").get_data(as_text=True)
+    assert "an anchor stays with their family" in anchor and "Keep apart from someone" in anchor
+
+
+def test_an_edit_shows_its_outcome_in_the_edited_family(lead_client, session, edit_world):
+    run, p, fam = edit_world["run"], edit_world["people"], edit_world["families"]
+    unchosen = lead_client.post(f"/lead/runs/{run.id}/move", data={
+        "person_id": p["N6"].id, "family_id": "", "from": "person"})
+    assert unchosen.headers["Location"].endswith(f"/people/{p['N6'].id}#outcome")
+    page = lead_client.get(unchosen.headers["Location"]).get_data(as_text=True)
+    assert "Choose a family to move Newcomer 6 to" in page and 'id="outcome"' in page
+
+    response = lead_client.post(f"/lead/runs/{run.id}/move", data={
+        "person_id": p["N6"].id, "family_id": fam["wessex-002"].id, "from": "person"})
+    target = fam["wessex-002"].id
+    assert response.headers["Location"].endswith(f"?at=family-{target}#outcome")
+    page = lead_client.get(response.headers["Location"]).get_data(as_text=True)
+    inside = card(page, target)
+    assert 'id="outcome" tabindex="-1" autofocus' in inside
+    assert "Moved Newcomer 6 (newcomer, ST1, Poole) to wessex-002" in inside
+    assert page.count('id="outcome"') == 1
+
+    refused = lead_client.post(f"/lead/runs/{run.id}/remove", data={
+        "person_id": p["N5"].id, "at": f"family-{fam['wessex-003'].id}"})
+    page = lead_client.get(refused.headers["Location"]).get_data(as_text=True)
+    assert "wessex-003 would be left with no newcomer" in card(page, fam["wessex-003"].id)
+
+
+def test_never_together_undo_and_another_regions_lead(app, lead_client, session, factory,
+                                                       edit_world):
+    run, p = edit_world["run"], edit_world["people"]
+    response = lead_client.post(f"/lead/runs/{run.id}/avoid", data={
+        "person_a": p["N1"].id, "person_b": p["N5"].id, "at": "never-together"})
+    assert response.headers["Location"].endswith("?at=never-together#outcome")
+    page = lead_client.get(response.headers["Location"]).get_data(as_text=True)
+    section = page[page.index('id="never-together"'):]
+    assert "Never together: Newcomer 1" in section and "Undo" in section
+    pair = session.exec(select(AvoidPair)).one()
+    refused = lead_client.post(f"/lead/runs/{run.id}/avoid", data={
+        "person_a": p["N1"].id, "person_b": p["N2"].id, "at": "never-together"})
+    assert refused.headers["Location"].endswith("?at=never-together#outcome")
+    page = lead_client.get(refused.headers["Location"]).get_data(as_text=True)
+    assert page.index('id="never-together"') < page.index('id="outcome"')
+    assert "Newcomer 1 and Newcomer 2 are both in wessex-001" in page
+    factory.staff("lead", region="london", email="lead.london@example.org")
+    other = app.test_client()
+    login(other, "lead.london@example.org")
+    assert other.post(f"/lead/runs/{run.id}/never-together/remove",
+                      data={"pair_id": pair.id}).status_code == 404
+    assert other.get(f"/lead/runs/{run.id}/people/{p['N1'].id}").status_code == 404
+    lead_client.post(f"/lead/runs/{run.id}/never-together/remove", data={"pair_id": pair.id})
+    session.expire_all()
+    assert session.exec(select(AvoidPair)).all() == []

@@ -29,6 +29,7 @@ def count(session, model) -> int:
 
 def test_newcomer_signs_up_and_lands_on_next_steps(client, session):
     form = newcomer_form(email="  Amina.Yusuf@NHS.uk ", phone_country="NG", phone="0803 123 4567",
+                         timezone="Africa/Lagos",
                          sensitive_consent="y", country="NG", languages=["yo"],
                          other_languages="Igbo, hausa", gender="female",
                          same_gender_anchor="y", support_needs=["housing", "exams"],
@@ -83,12 +84,18 @@ def test_without_sensitive_answers_no_consent_is_needed(client, session):
 @pytest.mark.parametrize(
     ("phone", "country", "message"),
     [
-        ("07700 900123", "GB", "Enter a real mobile number for GB"),  # Ofcom drama range
+        # Ofcom drama range
+        ("07700 900123", "GB", "Enter a real mobile number for the United Kingdom"),
+        ("07700 900123", "", "Enter a UK mobile number, like 07911 123456"),
         ("020 7946 0000", "GB", "not a landline"),
+        ("020 7946 0000", "", "Enter a UK mobile number, like 07911 123456"),
+        ("+44 20 7946 0000", "", "not a landline"),
         (mobile("GB") + " ext. 12", "GB", "without an extension"),
         ("", "GB", "Enter a mobile number, or choose email"),
-        ("98765 43210", "", "Choose the country of your mobile number"),
-        ("98765 43210", "GB", "Enter a real mobile number for GB"),  # Indian number, no +91
+        # An Indian number without +91: the message says how to give a number from abroad.
+        ("98765 43210", "", "start it with + and the country code"),
+        ("98765 43210", "GB", "Enter a real mobile number for the United Kingdom"),
+        ("+63 12", "", "Enter a real mobile number for the Philippines"),
         ("not a number", "GB", "digits only"),
     ],
 )
@@ -336,3 +343,170 @@ def test_a_taken_address_costs_the_same_password_hash_as_a_new_one(app, factory,
     app.test_client().post("/join/newcomer", data=newcomer_form(email="fresh@example.org"))
     app.test_client().post("/join/newcomer", data=newcomer_form(email="taken@example.org"))
     assert len(hashes) == 2
+
+
+# Issue 15: UK mobiles, time zones in words, passwords asked for again.
+
+def selected_option(page: str, select_id: str) -> tuple[str, str] | None:
+    """(value, label) of the option the browser would show chosen, or None."""
+    block = re.search(rf'<select[^>]*id="{select_id}".*?</select>', page, re.S).group(0)
+    chosen = re.findall(r'<option value="([^"]*)" selected>([^<]*)</option>', block)
+    return (chosen[0][0], html.unescape(chosen[0][1])) if chosen else None
+
+
+@pytest.mark.parametrize("typed", ["07911 123456", "07911123456", "+44 7911 123456",
+                                   "447911123456", "0044 7911 123456"])
+def test_a_uk_mobile_is_accepted_without_choosing_a_country(client, session, typed):
+    response = client.post("/join/volunteer/buddy", data=volunteer_form(
+        channel="sms", phone=typed, phone_country=""))
+    assert response.status_code == 302, error_summary(response)
+    assert session.exec(select(Person.phone)).one() == "+447911123456"
+
+
+def test_the_hint_shows_only_numbers_that_are_accepted(client, session):
+    page = client.get("/join/newcomer").get_data(as_text=True)
+    hint = html.unescape(re.search(r'id="phone-hint">([^<]*)<', page).group(1))
+    examples = re.findall(r"\+?[0-9][0-9 ]{8,}[0-9]", hint)
+    assert examples == ["07911 123456", "+63 917 123 4567"]
+    for n, number in enumerate(examples):
+        zone = "Asia/Manila" if number.startswith("+63") else "Europe/London"
+        response = client.post("/join/newcomer", data=newcomer_form(
+            email=f"hint{n}@example.org", phone=number, phone_country="", timezone=zone))
+        assert response.status_code == 302, error_summary(response)
+        client.post("/logout")
+    assert sorted(session.exec(select(Person.phone)).all()) == ["+447911123456",
+                                                                "+639171234567"]
+
+
+def test_a_number_from_abroad_without_its_code_says_what_to_fix_and_keeps_it(client, session):
+    response = client.post("/join/newcomer", data=newcomer_form(phone="0917 123 4567",
+                                                               phone_country=""))
+    errors = error_summary(response)
+    assert any("start it with + and the country code" in e for e in errors), errors
+    assert 'value="0917 123 4567"' in response.get_data(as_text=True)
+    assert count(session, Person) == 0
+    # With its country chosen, the same digits are a Philippine mobile.
+    response = client.post("/join/newcomer", data=newcomer_form(
+        phone="0917 123 4567", phone_country="PH", timezone="Asia/Manila"))
+    assert response.status_code == 302
+    assert session.exec(select(Person.phone)).one() == "+639171234567"
+
+
+def test_time_zones_are_in_words_and_nothing_is_chosen_for_a_newcomer(client):
+    page = client.get("/join/newcomer").get_data(as_text=True)
+    assert selected_option(page, "timezone") == ("", "Choose your time zone")
+    labels = [html.unescape(x) for x in re.findall(
+        r'<option value="[A-Z][^"]*/[^"]*"[^>]*>([^<]*)</option>', page)]
+    for words in ("Philippines (Manila time, UTC+8)", "United Kingdom (UK time)",
+                  "Nigeria (West Africa time, UTC+1)", "India (India time, UTC+5:30)"):
+        assert words in labels
+    assert "Africa/Abidjan" not in labels and not any("_" in label for label in labels)
+
+
+@pytest.mark.parametrize("role", ["buddy", "ambassador"])
+def test_uk_volunteers_start_from_uk_time(client, role):
+    page = client.get(f"/join/volunteer/{role}").get_data(as_text=True)
+    assert selected_option(page, "timezone") == ("Europe/London", "United Kingdom (UK time)")
+
+
+def test_without_a_time_zone_a_newcomer_must_choose(client, session):
+    response = client.post("/join/newcomer", data=newcomer_form(
+        channel="email", phone=None, phone_country=None, timezone=""))
+    assert "Choose the time zone where you live now" in error_summary(response)
+    assert selected_option(response.get_data(as_text=True), "timezone")[0] == ""
+    assert count(session, Person) == 0
+
+
+def test_a_philippine_number_proposes_manila_time_to_confirm(client, session):
+    form = newcomer_form(phone="+63 917 123 4567", phone_country="", timezone="")
+    response = client.post("/join/newcomer", data=form)
+    assert any(e.startswith("Check your time zone: we chose Philippines (Manila time, UTC+8)")
+               for e in error_summary(response)), error_summary(response)
+    page = response.get_data(as_text=True)
+    assert selected_option(page, "timezone") == (
+        "Asia/Manila", "Philippines (Manila time, UTC+8)")
+    suggested = re.search(r'<optgroup label="Suggested for you">(.*?)</optgroup>', page).group(1)
+    assert re.findall(r'value="([^"]+)"', suggested)[:2] == ["Asia/Manila", "Europe/London"]
+    assert count(session, Person) == 0  # proposed, not saved: the person sends it
+    response = client.post("/join/newcomer", data={**form, "timezone": "Asia/Manila"})
+    assert response.status_code == 302
+    assert session.exec(select(Person.timezone)).one() == "Asia/Manila"
+
+
+def test_a_zone_far_from_the_phone_is_asked_about_once(client, session):
+    form = newcomer_form(phone="+63 917 123 4567", phone_country="", timezone="Europe/London")
+    response = client.post("/join/newcomer", data=form)
+    question = ("Your phone number is from the Philippines but you chose UK time: is that"
+                " right?")
+    assert any(e.startswith(question) for e in error_summary(response)), error_summary(response)
+    page = response.get_data(as_text=True)
+    assert 'id="timezone_confirmed" name="timezone_confirmed" type="checkbox"' \
+           ' value="Europe/London"' in page
+    assert "Yes, UK time is right" in page
+    assert count(session, Person) == 0
+    # Ticking "Yes" saves it; the same answer is not asked again.
+    response = client.post("/join/newcomer",
+                           data={**form, "timezone_confirmed": "Europe/London"})
+    assert response.status_code == 302
+    assert session.exec(select(Person.timezone)).one() == "Europe/London"
+
+
+def test_a_yes_for_one_zone_does_not_confirm_another(client, session):
+    form = newcomer_form(phone="+63 917 123 4567", phone_country="",
+                         timezone="America/New_York", timezone_confirmed="Europe/London")
+    errors = error_summary(client.post("/join/newcomer", data=form))
+    assert any("but you chose New York time" in e for e in errors), errors
+    # Choosing the phone's own zone needs no question.
+    response = client.post("/join/newcomer", data={**form, "timezone": "Asia/Manila"})
+    assert response.status_code == 302
+
+
+@pytest.mark.parametrize(("phone", "zone"), [
+    ("07911 123456", "Europe/London"),     # a UK mobile that phonenumbers files under Guernsey
+    ("+353 85 123 4567", "Europe/London"),  # an Irish number: the same clock as the UK's
+    ("+234 803 123 4567", "Africa/Lagos"),
+])
+def test_zones_that_keep_the_phones_hours_are_not_questioned(client, session, phone, zone):
+    response = client.post("/join/newcomer", data=newcomer_form(
+        phone=phone, phone_country="", timezone=zone))
+    assert response.status_code == 302, error_summary(response)
+
+
+@pytest.mark.parametrize(("zone", "stored"), [
+    ("Asia/Calcutta", "Asia/Kolkata"), ("Asia/Kolkata", "Asia/Kolkata")])
+def test_the_stored_zone_is_always_a_valid_iana_name(client, session, zone, stored):
+    assert client.post("/join/newcomer", data=newcomer_form(timezone=zone)).status_code == 302
+    assert session.exec(select(Person.timezone)).one() == stored
+
+
+@pytest.mark.parametrize(("phone", "country", "zone"), [
+    ("+63 917 123 4567", "", "Asia/Manila"),
+    ("0917 123 4567", "PH", "Asia/Manila"),
+    ("07911 123456", "", "Europe/London"),
+    ("+61 412 345 678", "", None),  # Australia has several zones: the person chooses
+    ("12", "", None),
+])
+def test_the_page_script_asks_which_zone_a_number_points_to(client, phone, country, zone):
+    response = client.post("/join/time-zone", data={"phone": phone, "phone_country": country})
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.json["zone"] == zone
+    if phone.startswith("+61"):
+        assert "Australia (Sydney time, UTC+11)" in [
+            label for _zone, label in response.json["suggested"]]
+
+
+def test_a_password_is_asked_for_again_with_a_word_after_any_error(client, session):
+    typed = "my own secret passphrase"
+    response = client.post("/join/newcomer", data=newcomer_form(password=typed, full_name=""))
+    errors = error_summary(response)
+    assert errors == ["Enter your full name", "For your security, enter your password again"]
+    page = response.get_data(as_text=True)
+    assert typed not in page
+    assert re.search(r'id="password-error">.*For your security, enter your password again',
+                     page)
+    # A password that was itself wrong gets only its own message.
+    errors = error_summary(client.post("/join/newcomer", data=newcomer_form(
+        password="short", full_name="")))
+    assert errors[1].startswith("Your password") or "at least 10" in errors[1], errors
+    assert not any("For your security" in e for e in errors)

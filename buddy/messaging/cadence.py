@@ -17,8 +17,10 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlmodel import Session, select
 
+from buddy import clock, reference
 from buddy.links import public_url
 from buddy.messaging import outbox, tokens
+from buddy.messaging import texts as words
 from buddy.messaging.models import (
     CANCELLED,
     FAILED,
@@ -41,7 +43,14 @@ CADENCE_KINDS = (
 # planned here, so a reconcile leaves them alone, but re-checked before sending like those
 # (active, sending window, opt-out, confirmed email).
 DAILY_KINDS = ("volunteer_invite", "availability_ask", "availability_reminder")
+# Kinds that tell a person of a decision about them (`volunteer_decided`). Sent whatever
+# their status (a declined volunteer is told so; one who left is not), and otherwise
+# re-checked like the kinds above: sending window, opt-out, confirmed email, and by email
+# when a text fails.
+NOTICE_KINDS = ("volunteer_approved", "volunteer_declined")
 TWILIO_CHANNELS = ("sms", "whatsapp")
+# Each channel as people say it ("We will tell them by text message").
+CHANNEL_WORDS = {"email": "email", "sms": "text message", "whatsapp": "WhatsApp"}
 DEFAULT_ZONE = "Europe/London"
 
 
@@ -168,11 +177,6 @@ def address_for(person: Person, user: User, channel: str) -> str:
     return user.email if channel == "email" else (person.phone or "")
 
 
-def _first_name(person: Person) -> str:
-    parts = (person.full_name or "").split()
-    return parts[0] if parts else person.full_name
-
-
 def _long_date(day: date | None) -> str:
     return f"{day.day} {day:%B %Y}" if day else "your start date"
 
@@ -186,12 +190,23 @@ def _after(days: int, *, ago: bool) -> str:
     return f"{days} days ago" if ago else f"{days} days in"
 
 
-def render(plan: Plan, person: Person, channel: str) -> tuple[str, str]:
-    """Title and body of `plan` for `person` on `channel`, from the config texts."""
-    text = texts()[plan.template]
-    values = {"name": _first_name(person), **plan.values}
+def compose(template: str, *, person: Person | User, channel: str,
+            values: dict) -> tuple[str, str]:
+    """Title and body of text `template` of config/messages.toml for `person` (or a staff
+    user) on `channel`.
+
+    Every message with a text there is written here, so every one greets the same way
+    (texts.greeting_name: "Hello Priya," for "Dr Priya Raman").
+    """
+    text = texts()[template]
+    values = {**values, "name": words.greeting_name(person.full_name)}
     body = text.get("email", text["text"]) if channel == "email" else text["text"]
     return text["title"].format_map(values), body.format_map(values)
+
+
+def render(plan: Plan, person: Person, channel: str) -> tuple[str, str]:
+    """Title and body of `plan` for `person` on `channel`, from the config texts."""
+    return compose(plan.template, person=person, channel=channel, values=plan.values)
 
 
 # --- Plans ----------------------------------------------------------------------------------
@@ -235,11 +250,12 @@ def ambassador_plans(
     if recipient.id == newcomer.id:
         return [Plan("ambassador_intro", f"ambassador:{ambassador.id}", now,
                      "ambassador_intro_newcomer",
-                     {"other": ambassador.full_name, "link": _account_link()},
+                     {"other": ambassador.full_name, "other_is": words.doctor(ambassador),
+                      "link": _account_link()},
                      expires_at=arrival)]
     return [Plan("ambassador_intro", f"newcomer:{newcomer.id}", now,
                  "ambassador_intro_ambassador",
-                 {"other": newcomer.full_name, "arrival": _long_date(newcomer.arrival_date),
+                 {"other": newcomer.full_name, "starts": words.starts(newcomer.arrival_date),
                   "link": _account_link()},
                  expires_at=arrival)]
 
@@ -252,8 +268,9 @@ def family_plans(
     c = cadence_for(family.region)
     tz = recipient.timezone
     published = family.published_at or now
-    others = ", ".join(p.full_name for p, _ in members if p.id != recipient.id) or "(none yet)"
-    link = _account_link()
+    # Each member as what they are ("a hospital doctor"), never one word for all of them.
+    about = {"others": words.family_others(members, recipient),
+             "members": words.family_lines(members, recipient), "link": _account_link()}
     newcomers = [p for p, pl in members if pl == "newcomer" and p.arrival_date]
     plans: list[Plan] = []
 
@@ -271,7 +288,7 @@ def family_plans(
     if place == "newcomer":
         due = intro_due(recipient) if recipient.arrival_date else published
         plans.append(Plan("family_intro", f"family:{family.id}", due, "family_intro_newcomer",
-                          {"others": others, "link": link}))
+                          about))
         if recipient.arrival_date:
             for days in c.checkin_days:
                 dated("checkin", f"day:{days}", "checkin",
@@ -281,7 +298,7 @@ def family_plans(
 
     due = min((intro_due(n) for n in newcomers), default=published)
     plans.append(Plan("family_intro", f"family:{family.id}", due, "family_intro_volunteer",
-                      {"others": others, "link": link}))
+                      about))
     for newcomer in newcomers:
         for days in c.checkin_days:
             dated("buddy_nudge", f"newcomer:{newcomer.id}:day:{days}", "buddy_nudge",
@@ -316,6 +333,107 @@ def close_question_plans(family: Family, members: list[tuple[Person, str]], now:
 
 def _account_link() -> str:
     return public_url("account.index")
+
+
+# --- When a run's introductions go -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Introductions:
+    """When the introductions of a draft run go if it is published today (`words` says it)."""
+
+    kind: str  # families | ambassadors
+    now: int  # families (or newcomers and their ambassadors) introduced on publication
+    later: tuple[tuple[date, int], ...]  # (day, how many families), earliest first
+    not_sent: int  # newcomers who arrive too soon for an ambassador introduction
+    days_before: int
+    min_days: int
+
+    @property
+    def words(self) -> str:
+        """One or two sentences for the lead, e.g. "Introductions go to 12 families now and
+        to 30 families on 21 July 2027, 14 days before their newcomers arrive."."""
+        if self.kind == "ambassadors":
+            text = (f"Introductions go to {_count(self.now, 'newcomer')} and their "
+                    f"ambassador{'' if self.now == 1 else 's'} now." if self.now
+                    else "No introductions go by message.")
+            if self.not_sent:
+                text += (f" {_count(self.not_sent, 'newcomer')} "
+                         f"{'arrives' if self.not_sent == 1 else 'arrive'} within "
+                         f"{self.min_days} days, so Buddy does not introduce them: please "
+                         "tell them and their ambassadors yourself.")
+            return text
+        parts = [f"to {_count(self.now, 'family')} now"] if self.now else []
+        if self.later:
+            waiting = sum(n for _, n in self.later)
+            when = f"{self.days_before} days before their newcomers arrive"
+            if len(self.later) == 1:
+                parts.append(f"to {_count(waiting, 'family')} on "
+                             f"{words.long_date(self.later[0][0])}, {when}")
+            else:
+                days = [f"{n} on {words.long_date(day)}" for day, n in self.later[:3]]
+                rest = self.later[3:]
+                if rest:
+                    days.append(f"{sum(n for _, n in rest)} up to "
+                                f"{words.long_date(rest[-1][0])}")
+                parts.append(f"to {_count(waiting, 'family')} {when}: "
+                             f"{', '.join(days[:-1])} and {days[-1]}")
+        if not parts:
+            return "Nobody new to introduce: the families of this run were introduced before."
+        return f"Introductions go {' and '.join(parts)}."
+
+
+def _count(n: int, noun: str) -> str:
+    plural = "families" if noun == "family" else f"{noun}s"
+    return f"{n} {noun if n == 1 else plural}"
+
+
+def introductions(session: Session, *, run, today: date) -> Introductions:
+    """When the introductions of draft `run` go if it is published `today`, by the cadence
+    (`family_plans`, `ambassador_plans`): a family on publication, or family_intro_days_before
+    its first newcomer's arrival if that is later; only its members not introduced before."""
+    c = cadence_for(run.region)
+    now = not_sent = 0
+    later: dict[date, int] = {}
+    if run.kind == "ambassadors":
+        for newcomer in session.exec(
+                select(Person).join(AmbassadorPair, AmbassadorPair.newcomer_id == Person.id)
+                .where(AmbassadorPair.run_id == run.id)).all():
+            arrival = newcomer.arrival_date
+            # As ambassador_plans: less than min_days from now to the start of arrival day.
+            if arrival is not None and (arrival - today).days <= c.ambassador_min_days:
+                not_sent += 1
+            else:
+                now += 1
+        return Introductions("ambassadors", now, (), not_sent, c.family_intro_days_before,
+                             c.ambassador_min_days)
+
+    def due(person: Person) -> date:
+        if person.arrival_date is None:
+            return today
+        return max(today, person.arrival_date - timedelta(days=c.family_intro_days_before))
+
+    for family in session.exec(select(Family).where(Family.run_id == run.id)).all():
+        members = _members(session, family)
+        running = session.exec(select(Family).where(
+            Family.region == family.region, Family.code == family.code,
+            Family.status == "published", Family.id != family.id)).first()
+        # Publishing adds a draft's new members to the running family of the same code:
+        # those already in it were introduced when it was published.
+        before = {p.id for p, _ in _members(session, running)} if running else set()
+        everyone = {p.id: (p, place) for p, place in members + (
+            _members(session, running) if running else [])}
+        newcomers = [due(p) for p, place in everyone.values()
+                     if place == "newcomer" and p.arrival_date]
+        days = [due(p) if place == "newcomer" else min(newcomers, default=today)
+                for p, place in members if p.id not in before]
+        if not days:
+            continue
+        if min(days) <= today:
+            now += 1
+        else:
+            later[min(days)] = later.get(min(days), 0) + 1
+    return Introductions("families", now, tuple(sorted(later.items())), 0,
+                         c.family_intro_days_before, c.ambassador_min_days)
 
 
 # --- Writing plans to the outbox --------------------------------------------------------------
@@ -479,11 +597,48 @@ def queue_email_confirmation(session: Session, person: Person) -> Message | None
     days = current_app.config["BUDDY_CONFIRM_LINK_DAYS"]
     link = public_url("messaging.confirm_email",
                       token=tokens.sign(tokens.CONFIRM, {"p": person.id, "e": user.email}))
-    text = texts()["email_confirm"]
-    values = {"name": _first_name(person), "link": link, "days": days}
+    title, body = compose("email_confirm", person=person, channel="email",
+                          values={"link": link, "days": days})
     return outbox.enqueue(
         session, user=user, channel="email", kind="email_confirm",
-        subject=f"email:{user.email}"[:80], to_address=user.email,
-        title=text["title"].format_map(values), body=text["text"].format_map(values),
+        subject=f"email:{user.email}"[:80], to_address=user.email, title=title, body=body,
         person=person,
     )
+
+
+def volunteer_decided(session: Session, person: Person, *, approved: bool,
+                      channel: str | None = None, subject: str | None = None) -> Message | None:
+    """Tell a volunteer the DA lead's decision on them, in the decision's transaction.
+
+    Once a decision: the day it was made is in the key, so a double submit queues one
+    message, while a volunteer who leaves, rejoins and is approved again is told again.
+    `channel` and `subject` re-queue a notice whose text failed (by email).
+    """
+    user = session.get(User, person.user_id)
+    if user is None:
+        return None
+    kind = "volunteer_approved" if approved else "volunteer_declined"
+    channel = channel or channel_for(person)
+    region = reference.regions().get(person.region)
+    decider = session.get(User, person.decided_by) if person.decided_by else None
+    values = {
+        "region": region.name if region else person.region,
+        "role": "an ambassador" if person.role == "ambassador" else "a buddy",
+        "link": _account_link(),
+        # Who to ask: the person who decided, by name and address.
+        "contact": (f"{decider.full_name}{', the DA lead,' if decider.role == 'lead' else ''}"
+                    f" at {decider.email}") if decider else "your region's DA lead",
+    }
+    title, body = compose(kind, person=person, channel=channel, values=values)
+    return outbox.enqueue(
+        session, user=user, channel=channel, kind=kind,
+        subject=subject or f"{person.region}:{clock.today().isoformat()}",
+        to_address=address_for(person, user, channel), title=title, body=body, person=person,
+        timezone=person.timezone,
+    )
+
+
+def notice_by_email(session: Session, message: Message, person: Person) -> None:
+    """Queue again by email a notice whose text could not go (opted out, failed, switched off)."""
+    volunteer_decided(session, person, approved=message.kind == "volunteer_approved",
+                      channel="email", subject=message.subject)

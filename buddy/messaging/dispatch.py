@@ -251,6 +251,7 @@ def _process(session: Session, message_id: int, now: datetime,
     message = session.get(Message, message_id, populate_existing=True)
     person = session.get(Person, message.person_id) if message.person_id else None
     planned = message.kind in cadence.CADENCE_KINDS or message.kind in cadence.DAILY_KINDS
+    notice = message.kind in cadence.NOTICE_KINDS
 
     # Re-check before sending: still relevant, still active, still wanted on this channel?
     if _anonymised(session, message, person):
@@ -262,8 +263,9 @@ def _process(session: Session, message_id: int, now: datetime,
                          now)
         session.commit()
         return result
-    if person is not None and planned:
-        if person.status != "active":
+    if person is not None and (planned or notice):
+        # A notice of a decision goes whatever the status it left them in, unless they left.
+        if (person.status != "active" and planned) or (notice and person.status == "withdrawn"):
             result = _finish(session, message, CANCELLED, f"Person is {person.status}", now)
             session.commit()
             return result
@@ -274,7 +276,11 @@ def _process(session: Session, message_id: int, now: datetime,
                       else f"{message.channel} is switched off")
             result = _finish(session, message, CANCELLED, reason, now)
             session.flush()
-            cadence.reconcile(session, person, now)  # queues it by email instead
+            # Queued by email instead.
+            if notice:
+                cadence.notice_by_email(session, message, person)
+            else:
+                cadence.reconcile(session, person, now)
             session.commit()
             return result
         if message.channel == "email" and person.email_confirmed_at is None:
@@ -451,6 +457,10 @@ def message_failed(session: Session, message: Message, person: Person, *, code: 
     if message.channel != "email" and message.kind in cadence.CADENCE_KINDS:
         session.flush()
         cadence.reconcile(session, person, now)  # the failed text goes again by email
+        return
+    if message.channel != "email" and message.kind in cadence.NOTICE_KINDS:
+        session.flush()
+        cadence.notice_by_email(session, message, person)
         return
     session.add(Flag(person_id=person.id, region=person.region, reason="message_failed",
                      message_id=message.id,

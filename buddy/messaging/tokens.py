@@ -1,5 +1,5 @@
-"""Signed, expiring links in messages: email confirmation, one-click check-in answers and
-answers to a family's six-month question."""
+"""Signed, expiring links in messages: email confirmation, one-click check-in answers,
+answers to a family's six-month question and a member's new email address."""
 
 from __future__ import annotations
 
@@ -14,10 +14,13 @@ FAMILY = "buddy.family-answer"
 # A newcomer of an earlier intake invited to volunteer; a volunteer asked about an intake.
 VOLUNTEER = "buddy.volunteer-invite"
 AVAILABILITY = "buddy.availability"
+# A member's new email address, sent to that address: it changes only when this is opened.
+EMAIL_CHANGE = "buddy.email-change"
 _MAX_DAYS_SETTING = {CONFIRM: "BUDDY_CONFIRM_LINK_DAYS", CHECKIN: "BUDDY_CHECKIN_LINK_DAYS"}
 # Lifetimes of links with no setting: an invitation to volunteer stays open two months; an
 # availability question is asked 70 days before its intake and may be answered until it starts.
-_FIXED_DAYS = {VOLUNTEER: 60, AVAILABILITY: 75}
+# A new email address is confirmed within a day: the request was made signed in, just now.
+_FIXED_DAYS = {VOLUNTEER: 60, AVAILABILITY: 75, EMAIL_CHANGE: 1}
 # A family answer link is refused once the family's question has closed (services/endings.py);
 # this outer limit only stops a very old link from being read at all.
 FAMILY_LINK_DAYS = 90

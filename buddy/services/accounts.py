@@ -16,9 +16,12 @@ from buddy import intakes, passwords, states
 from buddy.links import public_url
 from buddy.messaging import cadence, outbox
 from buddy.messaging.models import CheckIn, Flag, InboundMessage, Message
+from buddy.messaging.texts import greeting_name
 from buddy.models import AuditEvent, LoginThrottle, Person, User, utcnow
 from buddy.services import NotFound, ServiceError, audit, phone_verification, retention
+from buddy.services.leads import FORMER as FORMER_LEAD
 from buddy.services.profiles import SENSITIVE_FIELDS, clean_name, clean_profile
+from buddy.settings import contact_email
 
 RESET_SALT = "buddy.password-reset"
 # Emails anyone can make us send to an address (reset links, "someone tried to sign up"):
@@ -157,7 +160,8 @@ def _warn_owner_of_taken_address(session: Session, email: str) -> None:
         to_address=user.email,
         title="Someone tried to join Buddy with your email address",
         body=(
-            f"Hello {user.full_name},\n\nSomeone tried to join Buddy with this email address, "
+            f"Hello {greeting_name(user.full_name)},\n\n"
+            "Someone tried to join Buddy with this email address, "
             "which already has an account.\n\nIf it was you, sign in here:\n"
             f"{public_url('auth.login')}\n\nForgotten your password? Set a new one here:\n"
             f"{public_url('auth.forgot_password')}\n\n"
@@ -212,27 +216,6 @@ def create_staff(
     return user
 
 
-def set_lead_region(*, session: Session, actor: User, lead_id: int, region: str) -> User:
-    """Move a DA lead to another region.
-
-    :raises NotFound: when no such lead exists; ServiceError for an unknown region.
-    """
-    from buddy import reference
-
-    lead = session.get(User, lead_id)
-    if lead is None or lead.role != "lead":
-        raise NotFound()
-    if region not in reference.regions():
-        raise ServiceError({"region": "Choose a region from the list"})
-    before = lead.region
-    lead.region = region
-    session.add(lead)
-    audit.record(session, actor=actor, action="lead_region_changed", region=region,
-                 detail={"user_id": lead.id, "from": before, "to": region})
-    session.commit()
-    return lead
-
-
 # --- Login and lockout -----------------------------------------------------------------
 
 def authenticate(*, session: Session, email: str, password: str) -> User:
@@ -261,6 +244,10 @@ def authenticate(*, session: Session, email: str, password: str) -> User:
         if email:
             _count_failure(session, email[:254], now=now, window=window)
         raise wrong
+    if user.role == FORMER_LEAD:
+        # Only someone who knows the password learns that the account is closed.
+        raise ServiceError("Your DA lead account has been closed by an admin. If you think "
+                           f"this is wrong, email {contact_email(cfg)}")
     if throttle is not None:
         session.delete(throttle)
     if new_hash:
@@ -346,7 +333,8 @@ def _queue_reset_email(session: Session, user: User, *, kind: str) -> None:
             else "Reset your Buddy password"
         ),
         body=(
-            f"Hello {user.full_name},\n\n{intro}\nSet a password here within {minutes} minutes:\n"
+            f"Hello {greeting_name(user.full_name)},\n\n{intro}\n"
+            f"Set a password here within {minutes} minutes:\n"
             f"{link}\n\nIf you did not ask for this, you can ignore this email."
         ),
     )
@@ -371,6 +359,8 @@ def request_password_reset(*, session: Session, email: str) -> None:
         return
     # Locking the row (PostgreSQL) makes two workers' requests for one address count in turn.
     user = session.exec(select(User).where(User.email == email).with_for_update()).first()
+    if user is not None and user.role == FORMER_LEAD:
+        user = None  # a closed account: a new password would open nothing
     if user is not None and _may_email(session, user, kind="password_reset"):
         _queue_reset_email(session, user, kind="password_reset")
     session.commit()
@@ -389,6 +379,8 @@ def user_for_reset_token(*, session: Session, token: str) -> User:
     except BadSignature:
         raise ServiceError("This link is not valid. Ask for a new one") from None
     user = session.get(User, payload.get("uid"))
+    if user is not None and user.role == FORMER_LEAD:
+        raise ServiceError("This link is not valid. Ask for a new one")
     if user is None or user.password_hash[-16:] != payload.get("h"):
         raise ServiceError("This link has already been used. Ask for a new one")
     return user

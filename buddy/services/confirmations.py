@@ -99,13 +99,11 @@ def answer_link(person: Person, intake: str) -> str:
 def _queue(session: Session, person: Person, intake: str, kind: str, now: datetime) -> None:
     user = session.get(User, person.user_id)
     channel = cadence.channel_for(person)
-    text = cadence.texts()[kind]
-    values = {"name": cadence._first_name(person), "intake": intakes.label(intake),
-              "link": answer_link(person, intake)}
-    body = text.get("email", text["text"]) if channel == "email" else text["text"]
+    title, body = cadence.compose(kind, person=person, channel=channel, values={
+        "intake": intakes.label(intake), "link": answer_link(person, intake)})
     outbox.enqueue(session, user=user, channel=channel, kind=kind, subject=subject(intake),
                    to_address=cadence.address_for(person, user, channel),
-                   title=text["title"].format_map(values), body=body.format_map(values),
+                   title=title, body=body,
                    due_at=now, person=person, timezone=person.timezone,
                    expires_at=cadence.local_moment(intakes.start(intake), time(0), "Europe/London"))
 

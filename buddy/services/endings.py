@@ -206,7 +206,9 @@ def end(session: Session, family: Family, reason: str, *, now: datetime,
     """
     done = session.execute(
         sa.update(Family).where(Family.id == family.id, Family.status == "published")
-        .values(status="ended", ended_at=now, end_reason=reason[:MAX_REASON], locked=False)
+        # The chat link is an open invitation into the group: an ended family keeps none.
+        .values(status="ended", ended_at=now, end_reason=reason[:MAX_REASON], locked=False,
+                chat_link=None)
         .returning(Family.id)
     ).first()
     return _decided(session, family, done is not None, now=now, actor=actor,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
@@ -38,11 +39,16 @@ DEFINITIONS = {
                  "have since become volunteers included).",
     "approved_volunteers": "Buddies and ambassadors approved by the DA lead and active now "
                            "(whatever the intake).",
-    "matched": "Newcomers placed in a buddy family, running or ended.",
-    "arrived": "Newcomers whose arrival or start date has passed.",
-    "first_check_in_answered": "Newcomers who answered their first check-in (arrival + 7 days).",
-    "engaged_8_weeks": "Newcomers who answered a check-in 8 weeks or more after arrival "
-                       "(day 56 or 91).",
+    # The five steps of PIPELINE nest: each counts some of the newcomers of the step before,
+    # so no figure can be larger than the one above it.
+    "matched": "Signed up and in a buddy family: a published family, running or ended, "
+               "whatever match run made it. A match run's page counts the same newcomers.",
+    "arrived": "In a family, and their arrival or start date has passed.",
+    "first_check_in_answered": "Arrived, and answered their first check-in (a week after "
+                               "arrival).",
+    "engaged_8_weeks": "Answered the first check-in, and answered a check-in again 8 weeks or "
+                       "more after arrival (day 56 or 91). Someone who missed the first "
+                       "check-in is not counted here; the check-ins table counts every answer.",
     "spare_capacity": "Newcomers that active buddies could still take now: each buddy's "
                       "capacity less the newcomers in their running family (whatever the "
                       "intake).",
@@ -88,35 +94,58 @@ def signed_up(region: str, today: date, intake=None):
     return _newcomers(region, intake).scalar_subquery()
 
 
-def matched(region: str, today: date, intake=None):
-    # Counted over the placements, not as "newcomers IN placed": on a database without
-    # planner statistics PostgreSQL ran that as a nested loop, 5 times slower (measured).
-    # Ended families count: last year's intake was matched, even though its families ended.
-    placed = _placed(region, intake, ("published", "ended")).subquery()
-    return select(func.count(sa.distinct(placed.c.person_id))).scalar_subquery()
+def has_family(region: str, intake=None):
+    """Who "has a family": newcomers (of `intake`, when given) in a published family of
+    `region`, running or ended, whatever run made it, as a subquery of person ids.
+
+    The one definition: the dashboard's "In a family", the national table, the CSVs and a
+    match run's page (intake_coverage) all count these newcomers. Ended families count:
+    last year's intake was matched, even though its families have ended.
+    """
+    return _placed(region, intake, ("published", "ended"))
 
 
-def arrived(region: str, today: date, intake=None):
-    return _newcomers(region, intake).where(Person.status.in_(["active", "paused"]),
-                                            Person.arrival_date <= today).scalar_subquery()
+def _answered_ids(region: str, days: tuple[int, ...]):
+    """Newcomers who answered a check-in of one of these days, as a subquery of ids."""
+    return (select(CheckIn.person_id).where(
+        CheckIn.region == region, CheckIn.day.in_(days), CheckIn.answer.is_not(None))
+        .distinct().subquery())
 
 
-def _answered(region: str, days: tuple[int, ...], intake=None):
-    """Newcomers who answered a check-in of one of these days (each person once)."""
-    query = (select(func.count(sa.distinct(CheckIn.person_id)))
-             .where(CheckIn.region == region, CheckIn.day.in_(days),
-                    CheckIn.answer.is_not(None)))
-    if intake is not None:
-        query = query.where(CheckIn.person_id.in_(_of_intake(intake)))
+def _pipeline(region: str, today: date, intake, step: int):
+    """The newcomers at `step` of PIPELINE (0: signed up): each step is the step before with
+    one more condition, so a step never counts more newcomers than the one above it."""
+    query = _newcomers(region, intake)
+    if step >= 1:
+        # Joined, not "IN": on a database without planner statistics PostgreSQL ran the IN
+        # as a nested loop, 5 times slower (measured).
+        placed = has_family(region, intake).distinct().subquery()
+        query = query.join(placed, placed.c.person_id == Person.id)
+    if step >= 2:
+        query = query.where(Person.arrival_date <= today)
+    if step >= 3:
+        first = _answered_ids(region, (7,))
+        query = query.join(first, first.c.person_id == Person.id)
+    if step >= 4:
+        later = _answered_ids(region, (56, 91))
+        query = query.join(later, later.c.person_id == Person.id)
     return query.scalar_subquery()
 
 
+def matched(region: str, today: date, intake=None):
+    return _pipeline(region, today, intake, 1)
+
+
+def arrived(region: str, today: date, intake=None):
+    return _pipeline(region, today, intake, 2)
+
+
 def first_check_in_answered(region: str, today: date, intake=None):
-    return _answered(region, (7,), intake)
+    return _pipeline(region, today, intake, 3)
 
 
 def engaged_8_weeks(region: str, today: date, intake=None):
-    return _answered(region, (56, 91), intake)
+    return _pipeline(region, today, intake, 4)
 
 
 def approved_volunteers(region: str, today: date, intake=None):
@@ -180,6 +209,25 @@ def arrivals_without_family(session: Session, region: str, today: date,
     return list(session.exec(
         select(Person).where(*_arriving_without_family(region, today, until, intake))
         .order_by(Person.arrival_date, Person.id)).all())
+
+
+def intake_coverage(session: Session, *, region: str, intake: str,
+                    placed_by_draft: Iterable[int] = ()) -> dict[str, int]:
+    """The newcomers of `intake` by has_family(), as a match run's page shows them: signed up
+    (as on the dashboard), with a family (those a draft would add, `placed_by_draft`, too),
+    waiting (active without one) and away (paused, left or volunteering now)."""
+    of_intake = set(session.exec(select(Person.id).where(
+        Person.region == region, Person.intake == intake)).all())
+    already = set(session.exec(has_family(region, intake)).all()) & of_intake
+    from_draft = (set(placed_by_draft) & of_intake) - already
+    active = set(session.exec(select(Person.id).where(
+        Person.region == region, Person.intake == intake, Person.role == "newcomer",
+        states.matchable())).all())
+    with_family = already | from_draft
+    waiting = len(active - with_family)
+    return {"signed_up": len(of_intake), "with_family": len(with_family),
+            "already": len(already), "from_draft": len(from_draft), "waiting": waiting,
+            "away": len(of_intake) - len(with_family) - waiting}
 
 
 def check_in_response(session: Session, region: str, intake: str | None = None

@@ -181,16 +181,17 @@ def verify_code(*, session: Session, person: Person, code: str,
     A wrong code uses up one of MAX_ATTEMPTS tries (committed before the error is raised).
     An older verification of the same number by someone else is dropped.
     :raises ServiceError: on "code": badly typed, wrong, expired, used up, or for a number
-        since changed.
+        since changed; on the form (key "") for a member with no number.
     """
     now = now or utcnow()
+    # Without a number, or with one confirmed, the page shows no code box: say it above.
+    if not person.phone:
+        raise ServiceError({"": "Add a mobile number to your details first"})
+    if person.phone_verified_at is not None:
+        return person
     typed = "".join((code or "").split())
     if not (len(typed) == 6 and typed.isascii() and typed.isdigit()):
         raise ServiceError({"code": "Enter the 6-digit code from the text message, like 123456"})
-    if not person.phone:
-        raise ServiceError({"code": "Add a mobile number to your details first"})
-    if person.phone_verified_at is not None:
-        return person
     row = session.exec(select(PhoneCode).where(PhoneCode.person_id == person.id)).first()
     if row is None or row.code_hash is None:
         raise ServiceError({"code": "Ask for a new code: you have no code waiting"})

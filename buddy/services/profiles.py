@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from buddy import clock, phones, reference
+from buddy import clock, phones, reference, timezones
 from buddy.services import ServiceError
 from buddy.text import clean_name, parse_int
 
@@ -40,10 +40,13 @@ MAX_CAPACITY = 4
 
 
 def clean_profile(data: dict, *, role: str, today: date | None = None,
-                  stage_now: str | None = None) -> dict:
+                  stage_now: str | None = None, timezone_now: str | None = None,
+                  phone_now: str | None = None) -> dict:
     """Validate profile fields for `role`; return the values to store.
 
     `stage_now` is an edited person's stage: kept even where sign-up does not offer it.
+    `timezone_now` and `phone_now` are their saved zone and number: a pair already saved is
+    not questioned again.
 
     Collects every problem before raising, so that a form shows them all at once.
     :raises ServiceError: mapping each bad field to what to fix.
@@ -77,10 +80,8 @@ def clean_profile(data: dict, *, role: str, today: date | None = None,
                 else str(exc)
             )
 
-    tz = data.get("timezone") or ""
-    if tz not in reference.timezones():
-        errors["timezone"] = "Choose your time zone from the list"
-    out["timezone"] = tz
+    out["timezone"] = _clean_timezone(data, phone=out["phone"], errors=errors,
+                                      saved=(timezone_now, phone_now))
 
     region = data.get("region") or ""
     if region not in reference.regions():
@@ -129,6 +130,34 @@ def clean_profile(data: dict, *, role: str, today: date | None = None,
     if errors:
         raise ServiceError(errors)
     return out
+
+
+def _clean_timezone(data: dict, *, phone: str | None, errors: dict,
+                    saved: tuple[str | None, str | None]) -> str:
+    """The chosen zone, always a valid IANA name; never a default nobody saw.
+
+    A zone whose hours differ from the phone's country is asked about once: confirmed by
+    `timezone_confirmed` carrying the same zone, or already saved with the same number.
+    """
+    tz = str(data.get("timezone") or "").strip()
+    number = phones.parse_mobile(phone, None) if phone else None  # E.164, already checked
+    if not tz:
+        proposal = timezones.propose(number) if number else None
+        errors["timezone"] = (
+            f"Check your time zone: we chose {timezones.label(proposal)} from your mobile"
+            " number. Choose another if you live somewhere else now"
+            if proposal else "Choose the time zone where you live now")
+        return tz
+    if not timezones.is_zone(tz):
+        errors["timezone"] = "Choose your time zone from the list"
+        return tz
+    tz = timezones.canonical(tz) or tz
+    unchanged = (tz, phone) == ((timezones.canonical(saved[0] or "") or saved[0]), saved[1])
+    if number is not None and not unchanged and data.get("timezone_confirmed") != tz:
+        question = timezones.question(number, tz)
+        if question:
+            errors["timezone_confirmed"] = question
+    return tz
 
 
 def _clean_volunteer(data: dict, *, role: str, out: dict, errors: dict) -> None:

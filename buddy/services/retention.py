@@ -273,11 +273,18 @@ def _redact_json(value, pattern: re.Pattern | None):
 
 def _redact_audit(session: Session, person: Person | None, user: User,
                   pattern: re.Pattern | None) -> None:
-    """Audit details hold no personal data by contract (audit.record); this makes sure."""
+    """Free text in audit details about the person goes: events by or about them, and a
+    lead's edits that name them among others (`detail["people"]`, buddy/services/edits.py)."""
     about = AuditEvent.actor_id == user.id
     if person is not None:
         about = sa.or_(about, AuditEvent.person_id == person.id)
-    for event in session.exec(select(AuditEvent).where(about)).all():
+    events = list(session.exec(select(AuditEvent).where(about)).all())
+    if person is not None:
+        # JSON lists cannot be searched alike in SQLite and PostgreSQL: read the regions'.
+        events += [e for e in session.exec(select(AuditEvent).where(
+            AuditEvent.region.in_(sorted(_regions_of(session, person))), sa.not_(about))).all()
+            if person.id in (e.detail.get("people") or [])]
+    for event in events:
         detail = _redact_json(event.detail, pattern)
         if detail != event.detail:
             event.detail = detail

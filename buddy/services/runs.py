@@ -1,8 +1,8 @@
-"""Match runs: start, execute (in a job), review, edit, re-optimise, publish, discard.
+"""Match runs: start, execute (in a job), review, re-optimise, publish, discard.
 
 A run stores its cohort, settings and result, so any published match can be explained and
-reproduced. Drafts are rows (families and members) that the lead edits; every edit is
-checked with `matching.validate`, the same rules the optimiser keeps.
+reproduced. Drafts are rows (families and members) that the lead edits (buddy/services/
+edits.py); every edit is checked with `matching.validate`, the same rules the optimiser keeps.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import matching
 from buddy import clock, intakes, reference, scoping
 from buddy.models import (
     AmbassadorPair,
-    AvoidPair,
     Family,
     FamilyMember,
     MatchRun,
@@ -27,7 +26,7 @@ from buddy.models import (
     User,
     utcnow,
 )
-from buddy.services import NotFound, ServiceError, audit
+from buddy.services import NotFound, ServiceError, audit, indicators
 from buddy.services.cohorts import (
     ambassador_cohort,
     family_cohort,
@@ -43,6 +42,7 @@ TIME_LIMITS = (10, 30, 60, 120, 300)
 ACTIVE = ("queued", "running")
 # A run whose progress has not moved for this long past its time limit has died.
 STALE_AFTER = timedelta(minutes=5)
+STOPPED = "The run stopped unexpectedly. Start it again."
 PROGRESS_EVERY_S = 1.0
 _KEY = re.compile(r"\b[nba]-\d+\b")
 
@@ -108,7 +108,7 @@ def fail_stale_runs(session: Session) -> None:
         last = run.created_at if not updated else _parse_time(updated)
         if now - last > timedelta(seconds=run.time_limit_s) + STALE_AFTER:
             run.status, run.finished_at = "failed", now
-            run.error = "The run stopped unexpectedly. Start it again."
+            run.error = STOPPED
             session.add(run)
     session.commit()
 
@@ -259,6 +259,17 @@ def get_run(session: Session, lead: User, run_id: int) -> MatchRun:
     return run
 
 
+def draft_run(session: Session, lead: User, run_id: int) -> MatchRun:
+    """A run the lead may see that is still a draft (the only kind anyone may change).
+
+    :raises NotFound: when missing or of another region; ServiceError when not a draft.
+    """
+    run = get_run(session, lead, run_id)
+    if run.status != "draft":
+        raise ServiceError("Only a draft can be changed: this run is " + run.status)
+    return run
+
+
 def names_by_key(session: Session, run: MatchRun) -> dict[str, Person]:
     ids = [person_id(p["id"]) for p in run.cohort.get("people", [])]
     people = session.exec(select(Person).where(Person.id.in_(ids or [-1]))).all()
@@ -269,6 +280,37 @@ def readable(text: str, people: dict[str, Person]) -> str:
     """Replace cohort keys ("b-12") in a solver sentence with people's names."""
     return _KEY.sub(lambda m: people[m.group(0)].full_name if m.group(0) in people
                     else "someone who has since left", text)
+
+
+# Why the optimiser found no families, by the rule its message names, in words a lead can act
+# on; the optimiser's own sentence stays on the page for analysts.
+_RULE = re.compile(r"\s*[(;]\s*rule (\d)\)?")
+FAILURES = {
+    "1": "a running family has members from more than one region",
+    "2": "a running family's anchor can no longer lead a family (they may have paused, left "
+         "or changed their answers)",
+    "3": "a running family has more buddies than a family may have",
+    "4": "a running family has more newcomers than its buddies have room for",
+    "5": "no set of families keeps every running family, and every family you locked, as it is",
+    "6": "a running family holds two people marked never together, or a newcomer whose anchor "
+         "is not of the gender they asked for",
+}
+
+
+def failure_words(error: str | None, people: dict[str, Person]) -> str:
+    """Why a run did not finish, in words a DA lead can act on (no rule numbers or keys)."""
+    if error == STOPPED:
+        return error
+    found = _RULE.search(error or "")
+    if error and error.startswith("The optimiser's answer broke a family rule"):
+        return ("Buddy checked the optimiser's answer, found a family that breaks a rule and "
+                "did not keep it. Start the run again; if this happens twice, tell the "
+                "service team the run number.")
+    if found is None:
+        return ("Buddy could not make families for this run. Start it again; if this happens "
+                "twice, tell the service team the run number.")
+    return (f"Buddy could not make families: {FAILURES[found.group(1)]}. Open the Families "
+            "page, change or end that family, then start the run again.")
 
 
 def draft_families(session: Session, run: MatchRun) -> list[tuple[Family, list]]:
@@ -305,10 +347,15 @@ def current_result(session: Session, run: MatchRun) -> dict:
         base["pairs"] = list(pairs.values())
     else:
         families = []
-        for family, members in draft_families(session, run):
+        in_cohort = {p["id"] for p in run.cohort.get("people", [])}
+        for family, members in _result_families(session, run):
             entry = {"id": family.code, "region": family.region, "anchor": None, "buddies": [],
                      "newcomers": [], "reasons": {}}
+            # A running family may have gained members in later runs: they were not part
+            # of this one.
             for member, person in members:
+                if key(person) not in in_cohort:
+                    continue
                 if member.place == "anchor":
                     entry["anchor"] = key(person)
                 else:
@@ -319,27 +366,156 @@ def current_result(session: Session, run: MatchRun) -> dict:
             families.append(entry)
         base["families"] = families
     earlier = {u["id"]: u["reason"] for u in run.result.get("unmatched", [])}
+    removed = {f"n-{i}" for i in run.excluded}
+    # Solved, then gone: taken out in the draft, or out of their family since publishing.
+    gone = ("not in a family now: they left it, or it ended, after this run was published"
+            if run.status == "published" else "taken out of the draft by the DA lead")
     wanting = [p for p in run.cohort.get("people", []) if p["role"] == "newcomer"
                and (run.kind == "families" or p.get("wants_ambassador"))]
     base["unmatched"] = [
-        {"id": p["id"], "reason": earlier.get(p["id"], "removed from the draft by the DA lead")}
+        {"id": p["id"], "reason": "removed from the draft by the DA lead" if p["id"] in removed
+         else earlier.get(p["id"], gone)}
         for p in wanting if p["id"] not in placed
     ]
     return base
 
 
+def _result_families(session: Session, run: MatchRun) -> list[tuple[Family, list]]:
+    """The run's families with their members: its draft, or once published, the families it
+    made and the running families it was given (locked), as they are now.
+
+    Publishing moves the newcomers a draft added to a running family into that family, so
+    after publishing the running families are read by their codes, not by run.
+    """
+    own = draft_families(session, run)
+    if run.status != "published":
+        return own
+    codes = {entry["family"] for entry in run.cohort.get("locked", [])} - {f.code for f, _ in own}
+    running = session.exec(select(Family).where(
+        Family.region == run.region, Family.code.in_(sorted(codes) or [""]),
+        Family.status.in_(["published", "ended"])).order_by(Family.code)).all()
+    return own + [(f, members_of(session, f.id)) for f in running]
+
+
+def family_origins(session: Session, run: MatchRun) -> dict:
+    """Where the run's families come from, for its page: those it makes, the running families
+    it adds newcomers to (with who joins), and how many running families it keeps as they are.
+    """
+    own = draft_families(session, run)
+    running = {f.code: {m.person_id for m, _ in members}
+               for f, members in published_families(session, run.region)}
+    joined: dict[str, list[Person]] = {}
+    if run.status == "published":
+        made = [f.code for f, _ in own]
+        recorded = run.result.get("joined", {})
+        ids = [i for people in recorded.values() for i in people]
+        people = {p.id: p for p in session.exec(select(Person).where(
+            Person.id.in_(ids or [-1]))).all()}
+        joined = {code: [people[i] for i in people_ids if i in people]
+                  for code, people_ids in recorded.items()}
+    else:
+        made = [f.code for f, members in own if f.code not in running and members]
+        for family, members in own:
+            if family.code in running:
+                new = [p for m, p in members if m.place == "newcomer"
+                       and m.person_id not in running[family.code]]
+                if new:
+                    joined[family.code] = new
+    given = {entry["family"] for entry in run.cohort.get("locked", [])}
+    kept = len((given & set(running)) - set(joined) - set(made))
+    return {"made": sorted(made), "joined": dict(sorted(joined.items())), "kept": kept}
+
+
+# At this share of its time limit or more, a run is said to have stopped at the limit: the
+# optimiser keeps about 8% of the limit to write reasons and figures (matching/solve.py).
+AT_LIMIT = 0.8
+PHASES = {
+    "queued": "Waiting to start",
+    "starting": "Reading the newcomers and volunteers",
+    "greedy": "Building first families",
+    "column generation": "Improving the families",
+    "integer search": "Choosing the best set of families",
+    "ambassadors": "Pairing newcomers with ambassadors",
+    "done": "Writing the reasons for each family",
+    "finished": "Saving the draft",
+}
+
+
+def phase_words(phase: str | None) -> str:
+    """The optimiser's phase in words a DA lead reads."""
+    return PHASES.get(phase or "queued", "Working")
+
+
+def gap_words(objective: float | None, bound: float | None) -> str | None:
+    """How much better a set could be, as "6%", from the best so far and the proved limit."""
+    if objective is None or bound is None or bound <= 0 or objective >= bound:
+        return None
+    # Rounded up, so that the lead is never told a smaller gap than the true one.
+    tenths = -(-(bound - objective) * 1000 // bound)
+    return f"{tenths / 10:g}%"
+
+
+def outcome(run: MatchRun) -> dict:
+    """What the optimiser's answer means, in sentences a DA lead acts on."""
+    result = run.result or {}
+    seconds = float(result.get("seconds") or 0)
+    at_limit = seconds >= AT_LIMIT * run.time_limit_s
+    what = "set of families" if run.kind == "families" else "set of pairs"
+    out = {"time": f"{_seconds(seconds)} (the limit was {_seconds(run.time_limit_s)})",
+           "at_limit": at_limit}
+    short = int(result.get("coverage_max") or 0) - int(
+        (result.get("metrics") or {}).get("matched") or 0)
+    gap = gap_words(result.get("objective"), result.get("bound"))
+    if result.get("status") == "optimal" or (short <= 0 and gap is None):
+        out["quality"] = f"Buddy checked: no {what} is better than this one."
+    elif at_limit:
+        could = (f"that gives {short} more newcomer{'s' if short != 1 else ''} a family"
+                 if short > 0 else f"up to {gap} better")
+        out["quality"] = (f"Buddy stopped at the time limit: a {what} {could} may exist. "
+                          "Run again with more time to look for it.")
+    elif short > 0:
+        out["quality"] = (f"Buddy finished before the time limit, but a {what} that gives "
+                          f"{short} more newcomer{'s' if short != 1 else ''} a family may "
+                          "exist. Run again with more time to look for it.")
+    else:
+        out["quality"] = f"Buddy checked: no {what} is better by more than {gap}."
+    return out
+
+
+def _seconds(value: float) -> str:
+    value = round(float(value)) if value >= 10 else round(float(value), 1)
+    return f"{value:g} second{'' if value == 1 else 's'}"
+
+
 def review(session: Session, run: MatchRun) -> dict:
-    """Everything the review page shows: metrics (with groups), unmatched with reasons."""
+    """Everything the review page shows: coverage of the intake, what the answer means,
+    metrics (with groups), unmatched with reasons, where families come from."""
     people = names_by_key(session, run)
-    out = {"people": people, "metrics": None, "unmatched": [], "violations": []}
+    out = {"people": people, "metrics": None, "unmatched": [], "violations": [],
+           "failure": failure_words(run.error, people) if run.status == "failed" else None}
     if run.status not in ("draft", "published"):
         return out
     cohort = matching.load_cohort(run.cohort)
     result = current_result(session, run)
     out["metrics"] = matching.metrics(cohort, result)
+    out["outcome"] = outcome(run)
     out["unmatched"] = [(people.get(u["id"]), readable(u["reason"], people))
                         for u in result["unmatched"]]
     out["unmatched_hint"] = _recruit_hints(run, result)
+    # Read by id: people removed in an earlier draft are not in a re-optimised run's cohort.
+    out["removed"] = list(session.exec(select(Person).where(
+        Person.id.in_(run.excluded or [-1])).order_by(Person.full_name)).all())
+    if run.kind == "families":
+        placed = {person_id(n) for f in result["families"] for n in f["newcomers"]}
+        out["origins"] = family_origins(session, run)
+        out["coverage"] = indicators.intake_coverage(
+            session, region=run.region, intake=run.intake, placed_by_draft=placed) \
+            if run.intake else None
+        # Newcomers with no arrival date yet are matched with the next intake but belong to
+        # none, so no intake's figures count them: say how many this run places.
+        out["undated"] = sum(1 for p in run.cohort.get("people", [])
+                             if p["role"] == "newcomer" and not p.get("arrival")
+                             and person_id(p["id"]) in placed)
     return out
 
 
@@ -350,161 +526,12 @@ def _recruit_hints(run: MatchRun, result: dict) -> dict[str, int]:
     return {"anchors_needed": -(-short // max_newcomers)} if short else {}
 
 
-# --- Editing a draft ---------------------------------------------------------------------
-
-def _draft_run(session: Session, lead: User, run_id: int) -> MatchRun:
-    run = get_run(session, lead, run_id)
-    if run.status != "draft":
-        raise ServiceError("Only a draft can be changed: this run is " + run.status)
-    return run
-
-
-def _check(session: Session, run: MatchRun) -> None:
-    """Refuse the pending edit when the draft breaks a family rule (rolls back)."""
-    session.flush()
-    cohort_data = dict(run.cohort)
-    keys = {p["id"] for p in cohort_data["people"]}
-    # Published families must keep every member; families the lead locked in an earlier
-    # draft (and what a locked draft added to a published family) are the lead's to change.
-    cohort_data["locked"] = [
-        entry for entry in (locked_entry(f, members)
-                            for f, members in published_families(session, run.region))
-        if set(entry["members"]) <= keys]
-    cohort_data["avoid"] = [pair for pair in _avoid_keys(session, run.region) if set(pair) <= keys]
-    problems = matching.validate(matching.load_cohort(cohort_data), current_result(session, run))
-    if problems:
-        people = names_by_key(session, run)
-        session.rollback()
-        raise ServiceError("That change breaks a family rule: " + readable(problems[0], people))
-
-
-def _avoid_keys(session: Session, region: str) -> list[list[str]]:
-    from buddy.services.cohorts import avoid_pairs
-
-    return avoid_pairs(session, region)
-
-
-def _member_in_run(session: Session, run: MatchRun, pid: int) -> FamilyMember | None:
-    return session.exec(
-        select(FamilyMember).join(Family, Family.id == FamilyMember.family_id)
-        .where(Family.run_id == run.id, FamilyMember.person_id == pid)
-    ).first()
-
-
-def _person_in_run(session: Session, lead: User, run: MatchRun, pid: int) -> Person:
-    person = scoping.person_for(session, lead, pid)
-    if f"{key(person)}" not in {p["id"] for p in run.cohort.get("people", [])}:
-        raise ServiceError(f"{person.full_name} was not part of this run")
-    return person
-
-
-def move_member(session: Session, *, lead: User, run_id: int, person_id_: int,
-                family_id: int) -> Family:
-    """Put a newcomer or buddy into another family of the draft (locks both families).
-
-    :raises NotFound: outside the lead's region; ServiceError when a rule would break.
-    """
-    run = _draft_run(session, lead, run_id)
-    person = _person_in_run(session, lead, run, person_id_)
-    target = session.get(Family, family_id)
-    if target is None or target.run_id != run.id:
-        raise NotFound()
-    member = _member_in_run(session, run, person.id)
-    if member is not None and member.place == "anchor":
-        raise ServiceError(f"{person.full_name} anchors a family and cannot be moved")
-    if member is not None and member.family_id == target.id:
-        raise ServiceError(f"{person.full_name} is already in {target.code}")
-    if member is not None:
-        source = session.get(Family, member.family_id)
-        source.locked = True
-        session.add(source)
-        session.delete(member)
-        session.flush()
-    place = "newcomer" if person.role == "newcomer" else "buddy"
-    session.add(FamilyMember(family_id=target.id, person_id=person.id, place=place,
-                             reasons=["placed here by the DA lead"]))
-    target.locked = True
-    session.add(target)
-    if person.id in run.excluded:
-        run.excluded = [i for i in run.excluded if i != person.id]
-        session.add(run)
-    _check(session, run)
-    audit.record(session, actor=lead, action="run_member_moved", region=run.region,
-                 person_id=person.id, detail={"run_id": run.id, "to": target.code})
-    session.commit()
-    return target
-
-
-def remove_member(session: Session, *, lead: User, run_id: int, person_id_: int) -> None:
-    """Take a newcomer or buddy out of the draft; re-optimising keeps them out.
-
-    :raises ServiceError: for anchors, or when the family would break a rule.
-    """
-    run = _draft_run(session, lead, run_id)
-    person = _person_in_run(session, lead, run, person_id_)
-    member = _member_in_run(session, run, person.id)
-    if member is None:
-        raise ServiceError(f"{person.full_name} is not in a family of this draft")
-    if member.place == "anchor":
-        raise ServiceError(f"{person.full_name} anchors a family and cannot be removed alone")
-    family = session.get(Family, member.family_id)
-    family.locked = True
-    session.add(family)
-    session.delete(member)
-    run.excluded = sorted(set(run.excluded) | {person.id})
-    session.add(run)
-    _check(session, run)
-    audit.record(session, actor=lead, action="run_member_removed", region=run.region,
-                 person_id=person.id, detail={"run_id": run.id, "from": family.code})
-    session.commit()
-
-
-def set_locked(session: Session, *, lead: User, run_id: int, family_id: int,
-               locked: bool) -> Family:
-    """Lock a draft family so that re-optimising keeps it as it is (or unlock it)."""
-    run = _draft_run(session, lead, run_id)
-    family = session.get(Family, family_id)
-    if family is None or family.run_id != run.id:
-        raise NotFound()
-    family.locked = locked
-    session.add(family)
-    audit.record(session, actor=lead, action="run_family_locked" if locked else
-                 "run_family_unlocked", region=run.region,
-                 detail={"run_id": run.id, "family": family.code})
-    session.commit()
-    return family
-
-
-def add_avoid(session: Session, *, lead: User, run_id: int, person_a: int,
-              person_b: int) -> AvoidPair:
-    """Mark two people of the region "never together".
-
-    :raises ServiceError: for the same person twice, or when they share a family now.
-    """
-    run = get_run(session, lead, run_id)
-    a = scoping.person_for(session, lead, person_a)
-    b = scoping.person_for(session, lead, person_b)
-    if a.id == b.id:
-        raise ServiceError("Choose two different people")
-    low, high = sorted((a.id, b.id))
-    exists = session.exec(select(AvoidPair).where(AvoidPair.person_a == low,
-                                                  AvoidPair.person_b == high)).first()
-    if exists:
-        raise ServiceError(f"{a.full_name} and {b.full_name} are already marked never together")
-    pair = AvoidPair(region=run.region, person_a=low, person_b=high, created_by=lead.id)
-    session.add(pair)
-    if run.status == "draft":
-        _check(session, run)
-    audit.record(session, actor=lead, action="avoid_pair_added", region=run.region,
-                 detail={"run_id": run.id, "people": [low, high]})
-    session.commit()
-    return pair
-
+# --- Re-optimising ---------------------------------------------------------------------
 
 def reoptimise(session: Session, *, lead: User, run_id: int,
                time_limit_s: float | None = None) -> MatchRun:
     """Start a new run that keeps the draft's locked (and edited) families and removals."""
-    run = _draft_run(session, lead, run_id)
+    run = draft_run(session, lead, run_id)
     locked = [locked_entry(f, members) for f, members in draft_families(session, run)
               if f.locked and f.status == "draft" and members]
     return start_run(session, lead=lead, region=run.region, kind=run.kind,
@@ -523,7 +550,7 @@ def publish(session: Session, *, lead: User, run_id: int) -> MatchRun:
     """
     from buddy.messaging import cadence
 
-    run = _draft_run(session, lead, run_id)
+    run = draft_run(session, lead, run_id)
     now = utcnow()
     if run.kind == "ambassadors":
         _publish_pairs(session, run, now, cadence)
@@ -538,6 +565,8 @@ def publish(session: Session, *, lead: User, run_id: int) -> MatchRun:
 
 
 def _publish_families(session: Session, run: MatchRun, now, cadence) -> None:
+    # Who joins a running family: its draft row goes, so the run's page reads it from here.
+    joined: dict[str, list[int]] = {}
     for family, members in draft_families(session, run):
         if not members:
             session.delete(family)
@@ -551,6 +580,8 @@ def _publish_families(session: Session, run: MatchRun, now, cadence) -> None:
                 if member.person_id not in have:
                     member.family_id = existing.id
                     session.add(member)
+                    if member.place == "newcomer":
+                        joined.setdefault(existing.code, []).append(member.person_id)
             session.flush()
             session.delete(family)
             session.flush()
@@ -562,6 +593,7 @@ def _publish_families(session: Session, run: MatchRun, now, cadence) -> None:
         session.flush()
         cadence.family_published(session, target,
                                  [(p, m.place) for m, p in members_of(session, target.id)])
+    run.result = {**run.result, "joined": joined}
 
 
 def _publish_pairs(session: Session, run: MatchRun, now, cadence) -> None:
@@ -581,7 +613,7 @@ def _publish_pairs(session: Session, run: MatchRun, now, cadence) -> None:
 
 def discard(session: Session, *, lead: User, run_id: int) -> MatchRun:
     """Throw a draft away; published families are untouched."""
-    run = _draft_run(session, lead, run_id)
+    run = draft_run(session, lead, run_id)
     _drop_draft(session, run)
     run.status = "discarded"
     session.add(run)

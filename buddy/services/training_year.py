@@ -194,13 +194,12 @@ def invite_alumni(session: Session, *, now: datetime) -> dict[str, int]:
                 continue
             user = session.get(User, person.user_id)
             channel = cadence.channel_for(person)
-            text = cadence.texts()["volunteer_invite"]
-            values = {"name": cadence._first_name(person), "link": invite_link(person)}
-            body = text.get("email", text["text"]) if channel == "email" else text["text"]
+            title, body = cadence.compose(INVITE_KIND, person=person, channel=channel,
+                                          values={"link": invite_link(person)})
             outbox.enqueue(session, user=user, channel=channel, kind=INVITE_KIND,
                            subject=INVITE_SUBJECT,
                            to_address=cadence.address_for(person, user, channel),
-                           title=text["title"].format_map(values), body=body.format_map(values),
+                           title=title, body=body,
                            due_at=now, person=person, timezone=person.timezone,
                            expires_at=now + timedelta(days=INVITE_EXPIRE_DAYS))
             invited += 1

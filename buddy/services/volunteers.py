@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, func, select
 
 from buddy import scoping, states
+from buddy.messaging import cadence
 from buddy.models import Person, User
 from buddy.services import audit
 from buddy.states import Action
@@ -30,7 +31,7 @@ def _with_status(status: str):
 
 
 def decide(*, session: Session, lead: User, person_id: int, approve: bool) -> Person:
-    """Approve or decline a pending volunteer of the lead's region.
+    """Approve or decline a pending volunteer of the lead's region, and tell them.
 
     :raises NotFound: outside the lead's region; ServiceError when not pending or not a
         volunteer.
@@ -40,6 +41,8 @@ def decide(*, session: Session, lead: User, person_id: int, approve: bool) -> Pe
     states.apply(person, Action.APPROVE if approve else Action.DECLINE,
                  states.actor_of(lead), by=lead)
     session.add(person)
+    # Sign-up promised "we will let you know": the notice goes with the decision or not at all.
+    cadence.volunteer_decided(session, person, approved=approve)
     audit.record(session, actor=lead, action="volunteer_approved" if approve else
                  "volunteer_declined", region=person.region, person_id=person.id)
     session.commit()

@@ -5,18 +5,27 @@ from __future__ import annotations
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, logout_user
 
-from buddy import reference
+from buddy import clock, reference
 from buddy.auth import role_required
 from buddy.db import get_session
 from buddy.forms import (
     ActionForm,
+    ChangeEmailForm,
     ChangePasswordForm,
     ConfirmPasswordForm,
     PhoneCodeForm,
     ProfileForm,
     apply_errors,
 )
-from buddy.services import ServiceError, accounts, people, phone_verification
+from buddy.messaging import tokens
+from buddy.services import (
+    ServiceError,
+    accounts,
+    email_change,
+    my_data,
+    people,
+    phone_verification,
+)
 
 bp = Blueprint("account", __name__)
 
@@ -37,7 +46,17 @@ def edit():
     form = ProfileForm(role=person.role)
     if form.validate_on_submit():
         try:
-            people.update_profile(session=session, person=person, data=form.to_data())
+            people.update_profile(session=session, person=person, data=form.to_data(),
+                                  leave_family=request.form.get("leave_family") == "yes")
+        except people.MoveLeavesFamily as move:
+            # Ask first; nothing is saved until they say yes (the answers ride along hidden).
+            session.rollback()
+            return render_template(
+                "account/move_region.html", person=person, family=move.family,
+                to_region=people.region_name(move.to_region),
+                from_region=people.region_name(move.family.region),
+                answers=[(k, v) for k, v in request.form.items(multi=True)
+                         if k not in ("csrf_token", "leave_family")])
         except ServiceError as exc:
             session.rollback()
             apply_errors(form, exc.errors)
@@ -128,6 +147,59 @@ def password():
             flash("Your password has been changed. Sign in with your new password", "success")
             return redirect(url_for("auth.login"))
     return render_template("account/password.html", form=form)
+
+
+@bp.route("/email", methods=["GET", "POST"])
+@role_required("member")
+def email():
+    """Ask to change the account's email address; a link to the new one confirms it."""
+    form = ChangeEmailForm()
+    if form.validate_on_submit():
+        old = current_user.email
+        try:
+            new = email_change.request_change(session=get_session(), user=current_user.row,
+                                              new_email=form.email.data,
+                                              password=form.current_password.data)
+        except ServiceError as exc:
+            apply_errors(form, exc.errors)
+        else:
+            # The same words whether or not the address has an account (no probing).
+            flash(f"We have sent a link to {new}. Open it within {email_change.LINK_HOURS} "
+                  f"hours to start using that address. Until then we keep using {old}",
+                  "success")
+            return redirect(url_for("account.index"))
+    return render_template("account/email.html", form=form)
+
+
+@bp.route("/email/confirm/<token>", methods=["GET", "POST"])
+def confirm_email_change(token: str):
+    """The link sent to a new address: a button (mail scanners open links) makes the change."""
+    try:
+        payload = email_change.pending_change(session=get_session(), token=token)
+        form = ActionForm()
+        if form.validate_on_submit():
+            user = email_change.confirm_change(session=get_session(), token=token)
+            return render_template("account/email_changed.html", email=user.email)
+    except tokens.BadLink as exc:
+        return render_template("messages/link_invalid.html", reason=str(exc)), 400
+    except ServiceError as exc:
+        return render_template("messages/link_invalid.html", reason=exc.errors[""]), 400
+    return render_template("account/email_confirm.html", email=payload["new"], form=form)
+
+
+@bp.get("/data")
+@login_required
+def data():
+    """Everything we hold about the member, in words; `?download=1` saves it as a file."""
+    session = get_session()
+    page = render_template("account/data.html",
+                           sections=my_data.readable(session=session, user=current_user.row),
+                           key=my_data.key(session=session, user=current_user.row),
+                           made=clock.now())
+    headers = {"Cache-Control": "no-store"}
+    if request.args.get("download"):
+        headers["Content-Disposition"] = 'attachment; filename="my-buddy-data.html"'
+    return Response(page, mimetype="text/html", headers=headers)
 
 
 @bp.get("/export")

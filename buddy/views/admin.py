@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlmodel import select
 
@@ -13,6 +13,7 @@ from buddy.forms import ActionForm, RegionForm, StaffForm, apply_errors
 from buddy.messaging import replies as inbound
 from buddy.models import User
 from buddy.services import NotFound, ServiceError, accounts
+from buddy.services import leads as leads_service
 
 bp = Blueprint("admin", __name__)
 
@@ -36,26 +37,90 @@ def index():
                   f"{reference.regions()[lead.region].name}. We have emailed them a link to "
                   "set their password", "success")
             return redirect(url_for("admin.index"))
-    leads = session.exec(select(User).where(User.role == "lead")
+    leads = session.exec(select(User).where(User.role == leads_service.LEAD)
                          .order_by(User.region, User.full_name)).all()
-    return render_template("admin/index.html", form=form, leads=leads,
-                           region_form=RegionForm(), reference=reference)
+    former = session.exec(select(User).where(User.role == leads_service.FORMER)
+                          .order_by(User.full_name)).all()
+    return render_template("admin/index.html", form=form, leads=leads, former=former,
+                           unled=leads_service.regions_without_lead(session),
+                           reference=reference)
+
+
+def _lead_or_404(lead_id: int) -> User:
+    try:
+        return leads_service.get(get_session(), lead_id)
+    except NotFound:
+        abort(404)
+
+
+def _none_left(region: str) -> None:
+    """Tell the admin when a change leaves a region without a DA lead."""
+    if not leads_service.leads_of(get_session(), region):
+        flash(f"{reference.regions()[region].name} now has no DA lead: nobody sees its flags "
+              "or approves its volunteers until you add one", "error")
+
+
+def _move_form(form: RegionForm) -> RegionForm:
+    form.region.label.text = "Region they will lead"
+    return form
+
+
+@bp.get("/leads/<int:lead_id>")
+@role_required("admin")
+def lead(lead_id: int):
+    """One DA lead: move them to another region, or remove them."""
+    person = _lead_or_404(lead_id)
+    form = _move_form(RegionForm(data={"region": person.region}))
+    return render_template("admin/lead.html", lead=person, form=form, reference=reference,
+                           impact=leads_service.impact(get_session(), person))
 
 
 @bp.post("/leads/<int:lead_id>/region")
 @role_required("admin")
 def lead_region(lead_id: int):
-    form = RegionForm()
+    """Move a lead: the first post shows what changes, the second (confirm=yes) does it."""
+    session, person = get_session(), _lead_or_404(lead_id)
+    form = _move_form(RegionForm())
     form.validate_on_submit()
+    region = form.region.data or ""
     try:
-        lead = accounts.set_lead_region(session=get_session(), actor=current_user.row,
-                                        lead_id=lead_id, region=form.region.data)
-    except NotFound:
-        abort(404)
+        leads_service.check_move(person, region)
     except ServiceError as exc:
+        apply_errors(form, exc.errors)
+        return render_template("admin/lead.html", lead=person, form=form, reference=reference,
+                               impact=leads_service.impact(session, person)), 400
+    if request.form.get("confirm") != "yes":
+        return render_template("admin/lead_move.html", lead=person, region=region,
+                               reference=reference,
+                               impact=leads_service.impact(session, person))
+    before = person.region
+    try:
+        moved = leads_service.move(session=session, actor=current_user.row, lead_id=lead_id,
+                                   region=region)
+    except ServiceError as exc:
+        session.rollback()
         flash(exc.errors["region"], "error")
-    else:
-        flash(f"{lead.full_name} now leads {reference.regions()[lead.region].name}", "success")
+        return redirect(url_for("admin.lead", lead_id=lead_id))
+    flash(f"{moved.full_name} now leads {reference.regions()[moved.region].name}", "success")
+    if before:
+        _none_left(before)
+    return redirect(url_for("admin.index"))
+
+
+@bp.route("/leads/<int:lead_id>/remove", methods=["GET", "POST"])
+@role_required("admin")
+def remove_lead(lead_id: int):
+    """Remove a lead: the page says what changes; its button does it."""
+    session, person = get_session(), _lead_or_404(lead_id)
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return render_template("admin/lead_remove.html", lead=person, form=form,
+                               reference=reference, impact=leads_service.impact(session, person))
+    removed = leads_service.remove(session=session, actor=current_user.row, lead_id=lead_id)
+    flash(f"{removed.full_name} is no longer a DA lead and can no longer sign in. What they "
+          "did in Buddy keeps their name", "success")
+    if removed.region:
+        _none_left(removed.region)
     return redirect(url_for("admin.index"))
 
 

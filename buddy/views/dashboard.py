@@ -9,7 +9,7 @@ from buddy import charts, clock, intakes, reference
 from buddy.auth import role_required
 from buddy.db import get_session
 from buddy.models import utcnow
-from buddy.services import NotFound, ServiceError, exports, flags, indicators
+from buddy.services import NotFound, ServiceError, contacts, exports, flags, indicators
 from buddy.services import volunteers as volunteer_service
 from buddy.text import parse_id
 from buddy.views import requested_region
@@ -97,8 +97,10 @@ def flag(flag_id: int):
         item, person = flags.get(session, current_user.row, flag_id)
     except NotFound:
         abort(404)
+    now = utcnow()
     return render_template("dashboard/flag.html", flag=item, person=person,
-                           reasons=flags.REASONS, now=utcnow(),
+                           reasons=flags.REASONS, now=now, reply=flags.reply(session, item),
+                           contact=contacts.for_lead(session, person, now),
                            colleagues=flags.colleagues(session, item.region))
 
 

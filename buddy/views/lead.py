@@ -9,7 +9,8 @@ from buddy import clock, intakes, reference, scoping
 from buddy.auth import role_required
 from buddy.db import get_session
 from buddy.forms import ActionForm
-from buddy.services import NotFound, ServiceError, confirmations, volunteers
+from buddy.messaging import cadence
+from buddy.services import NotFound, ServiceError, confirmations, contacts, volunteers
 from buddy.views import requested_region
 
 bp = Blueprint("lead", __name__)
@@ -44,7 +45,8 @@ def volunteer(person_id: int):
     answer = confirmations.current_answer(get_session(), person, intake)
     return render_template("lead/volunteer.html", person=person, form=ActionForm(),
                            reference=reference, intake=intake, label=intakes.label(intake),
-                           answer=answer)
+                           answer=answer,
+                           contact=contacts.for_lead(get_session(), person, clock.now()))
 
 
 @bp.post("/volunteers/<int:person_id>/availability")
@@ -78,5 +80,6 @@ def decide(person_id: int):
     except ServiceError as exc:
         flash(exc.errors[""], "error")
         return redirect(url_for("lead.volunteer", person_id=person_id))
-    flash(f"{person.full_name} has been {'approved' if approve else 'declined'}", "success")
+    flash(f"{person.full_name} has been {'approved' if approve else 'declined'}. We will tell "
+          f"them by {cadence.CHANNEL_WORDS[cadence.channel_for(person)]}", "success")
     return redirect(url_for("lead.volunteer_list"))

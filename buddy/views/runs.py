@@ -6,13 +6,12 @@ import re
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlmodel import select
 
 from buddy import clock, intakes, jobs, reference
 from buddy.auth import role_required
 from buddy.db import get_session
-from buddy.models import AuditEvent, Person, User
-from buddy.services import NotFound, ServiceError, cohorts, runs
+from buddy.messaging import cadence
+from buddy.services import NotFound, ServiceError, audit, cohorts, edits, runs
 from buddy.services.cohorts import published_families
 from buddy.text import parse_int
 from buddy.views import form_id, requested_region
@@ -65,7 +64,8 @@ def show(run_id: int):
     runs.fail_stale_runs(session)
     run = _run_or_404(run_id)
     context = {"run": run, "reference": reference, "review": runs.review(session, run),
-               "intakes": intakes}
+               "intakes": intakes, "phase_words": runs.phase_words,
+               "gap_words": runs.gap_words}
     if run.kind == "families":
         context["families"] = runs.draft_families(session, run)
         placed = {m.person_id for _, members in context["families"] for m, _ in members}
@@ -77,57 +77,129 @@ def show(run_id: int):
             if p.role == "buddy" and p.id not in placed]
     else:
         context["pairs"] = runs.draft_pairs(session, run)
+    # The lead's edits (buddy/services/edits.py): free places, never-together pairs.
+    context["rooms"] = edits.family_rooms(session, run)
+    context["avoid_pairs"] = edits.avoid_pairs(session, lead=current_user.row, region=run.region)
+    context["label"] = edits.label
     return render_template("runs/show.html", **context)
 
 
-def _edit(run_id: int, action, success: str):
+def _optional_id(name: str) -> int | None:
+    """A chooser's record id, or None when the lead left it on its placeholder."""
+    return form_id(name) if request.form.get(name, "") != "" else None
+
+
+def _edit(run_id: int, action, success: str | None = None):
+    """Do one edit, then show its outcome where the lead acted: in the edited family's card
+    (or the section they used), which the page scrolls to and focuses."""
     _run_or_404(run_id)  # another region's run is a 404 before anything else is read
+    # The place goes into the Location header: only a plain "family-12" is kept.
+    at = request.form.get("at", "")
+    at = at if re.fullmatch(r"[a-z]+(-[a-z0-9]+){0,3}", at) and len(at) <= 64 else ""
     try:
-        action()
+        done = action()
     except NotFound:
         abort(404)
     except ServiceError as exc:
         for message in exc.errors.values():
             flash(message, "error")
+        if request.form.get("from") == "person":
+            # Refused on a person's page: back there, where the lead was.
+            return redirect(url_for("runs.person", run_id=run_id,
+                                    person_id=form_id("person_id")) + "#outcome")
     else:
-        flash(success, "success")
-    # The anchor goes into the Location header: only a plain "#family-12" is kept.
-    anchor = request.form.get("anchor", "")
-    anchor = anchor if re.fullmatch(r"#[A-Za-z0-9_-]{1,64}", anchor) else ""
-    return redirect(url_for("runs.show", run_id=run_id) + anchor)
+        if isinstance(done, edits.Edit):
+            flash(done.text, "success")
+            at = done.at
+        else:
+            flash(success, "success")
+    if not at:
+        return redirect(url_for("runs.show", run_id=run_id))
+    return redirect(url_for("runs.show", run_id=run_id, at=at) + "#outcome")
+
+
+@bp.get("/<int:run_id>/people/<int:person_id>")
+@role_required("lead", "admin")
+def person(run_id: int, person_id: int):
+    run = _run_or_404(run_id)
+    try:
+        options = edits.choices(get_session(), lead=current_user.row, run_id=run_id,
+                                person_id_=person_id)
+    except NotFound:
+        abort(404)
+    except ServiceError as exc:
+        return render_template("runs/person.html", run=run, options=None,
+                               refusal=exc.errors[""], reference=reference)
+    return render_template("runs/person.html", run=run, options=options, refusal=None,
+                           reference=reference, label=edits.label, room_words=edits.room_words)
 
 
 @bp.post("/<int:run_id>/move")
 @role_required("lead", "admin")
 def move(run_id: int):
-    return _edit(run_id, lambda: runs.move_member(
+    return _edit(run_id, lambda: edits.move_member(
         get_session(), lead=current_user.row, run_id=run_id, person_id_=form_id("person_id"),
-        family_id=form_id("family_id")), "Moved. That family is now locked")
+        family_id=_optional_id("family_id")))
+
+
+@bp.post("/<int:run_id>/swap")
+@role_required("lead", "admin")
+def swap(run_id: int):
+    return _edit(run_id, lambda: edits.swap_members(
+        get_session(), lead=current_user.row, run_id=run_id, person_a=form_id("person_id"),
+        person_b=_optional_id("other_id")))
+
+
+@bp.post("/<int:run_id>/new-family")
+@role_required("lead", "admin")
+def new_family(run_id: int):
+    return _edit(run_id, lambda: edits.new_family(
+        get_session(), lead=current_user.row, run_id=run_id, person_id_=form_id("person_id"),
+        anchor_id=_optional_id("anchor_id")))
+
+
+@bp.post("/<int:run_id>/separate")
+@role_required("lead", "admin")
+def separate(run_id: int):
+    # One chooser says where the person goes: "family-12" (a family with room) or
+    # "anchor-34" (a new family led by that buddy).
+    where = re.fullmatch(r"(family|anchor)-([0-9]{1,10})", request.form.get("where", ""))
+    chosen = {where[1]: int(where[2])} if where else {}
+    return _edit(run_id, lambda: edits.separate(
+        get_session(), lead=current_user.row, run_id=run_id, person_id_=form_id("person_id"),
+        other_id=_optional_id("other_id"), family_id=chosen.get("family"),
+        anchor_id=chosen.get("anchor")))
 
 
 @bp.post("/<int:run_id>/remove")
 @role_required("lead", "admin")
 def remove(run_id: int):
-    return _edit(run_id, lambda: runs.remove_member(
-        get_session(), lead=current_user.row, run_id=run_id, person_id_=form_id("person_id")),
-        "Removed from the draft. Re-optimising will keep them out")
+    return _edit(run_id, lambda: edits.remove_member(
+        get_session(), lead=current_user.row, run_id=run_id, person_id_=form_id("person_id")))
 
 
 @bp.post("/<int:run_id>/lock")
 @role_required("lead", "admin")
 def lock(run_id: int):
     locked = request.form.get("locked") == "1"
-    return _edit(run_id, lambda: runs.set_locked(
+    return _edit(run_id, lambda: edits.set_locked(
         get_session(), lead=current_user.row, run_id=run_id, family_id=form_id("family_id"),
-        locked=locked), "Family locked" if locked else "Family unlocked")
+        locked=locked))
 
 
 @bp.post("/<int:run_id>/avoid")
 @role_required("lead", "admin")
 def avoid(run_id: int):
-    return _edit(run_id, lambda: runs.add_avoid(
-        get_session(), lead=current_user.row, run_id=run_id, person_a=form_id("person_a"),
-        person_b=form_id("person_b")), "Marked never together")
+    return _edit(run_id, lambda: edits.add_avoid(
+        get_session(), lead=current_user.row, run_id=run_id,
+        person_a=_optional_id("person_a"), person_b=_optional_id("person_b")))
+
+
+@bp.post("/<int:run_id>/never-together/remove")
+@role_required("lead", "admin")
+def unavoid(run_id: int):
+    return _edit(run_id, lambda: edits.remove_avoid(
+        get_session(), lead=current_user.row, run_id=run_id, pair_id=form_id("pair_id")))
 
 
 @bp.post("/<int:run_id>/reoptimise")
@@ -148,9 +220,13 @@ def reoptimise(run_id: int):
 @bp.post("/<int:run_id>/publish")
 @role_required("lead", "admin")
 def publish(run_id: int):
-    return _edit(run_id, lambda: runs.publish(get_session(), lead=current_user.row,
-                                              run_id=run_id),
-                 "Published: members can see their families, and introductions are on their way")
+    session, run = get_session(), _run_or_404(run_id)
+    # Worked out before publishing, while the draft still shows who is new to each family.
+    when = cadence.introductions(session, run=run, today=clock.today()).words
+    seen = ("members can see their families" if run.kind == "families"
+            else "newcomers and ambassadors can see each other")
+    return _edit(run_id, lambda: runs.publish(session, lead=current_user.row, run_id=run_id),
+                 f"Published: {seen}. {when}")
 
 
 @bp.post("/<int:run_id>/discard")
@@ -171,10 +247,6 @@ def discard(run_id: int):
 @role_required("lead", "admin")
 def audit_trail():
     region = requested_region()
-    rows = get_session().exec(
-        select(AuditEvent, User.full_name, Person.full_name)
-        .outerjoin(User, User.id == AuditEvent.actor_id)
-        .outerjoin(Person, Person.id == AuditEvent.person_id)
-        .where(AuditEvent.region == region)
-        .order_by(AuditEvent.id.desc()).limit(200)).all()
-    return render_template("runs/audit.html", rows=rows, region=region, reference=reference)
+    entries = audit.trail(get_session(), lead=current_user.row, region=region)
+    return render_template("runs/audit.html", entries=entries, region=region,
+                           reference=reference)

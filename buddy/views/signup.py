@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, url_for
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from flask import session as flask_session
 from flask_login import current_user, login_user
 
+from buddy import timezones
 from buddy.auth import LoginUser
 from buddy.db import get_session
 from buddy.forms import SignupForm, apply_errors
@@ -48,6 +49,18 @@ def form(role: str):
             }
             return redirect(url_for("signup.done"))
     return render_template("signup/form.html", form=form, role=role)
+
+
+@bp.post("/time-zone")
+def time_zone():
+    """The zone a typed mobile number points to, for buddy/static/timezone.js (sign-up and
+    "change your details"). A POST: the number stays out of URLs and access logs."""
+    proposal, near = timezones.for_phone(request.form.get("phone"),
+                                         request.form.get("phone_country"))
+    response = jsonify(zone=proposal, label=timezones.label(proposal) if proposal else None,
+                       suggested=[[zone, timezones.label(zone)] for zone in near])
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/done")

@@ -44,7 +44,7 @@ def world(app, session, factory):
     flag = Flag(person_id=newcomers[0].id, region=REGION, reason="asked_for_call", text="2")
     session.add(flag)
     session.commit()
-    return {"volunteer": pending.id, "run": draft.id, "flag": flag.id,
+    return {"volunteer": pending.id, "run": draft.id, "published": first.id, "flag": flag.id,
             "family": session.exec(select(Family)).first().id}
 
 
@@ -57,6 +57,7 @@ def pages(world) -> dict[str | None, list[str]]:
                            "/account/delete", "/family/"],
         "lead@example.org": ["/lead/", "/lead/volunteers", f"/lead/volunteers/{world['volunteer']}",
                              "/lead/runs/", f"/lead/runs/{world['run']}", "/lead/runs/audit",
+                             f"/lead/runs/{world['published']}",
                              "/lead/flags", f"/lead/flags/{world['flag']}",
                              "/messages/problems"],
         "admin@example.org": ["/admin/", "/admin/indicators"],

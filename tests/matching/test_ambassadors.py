@@ -31,7 +31,8 @@ def test_capacity_and_avoid_leave_unmatched_with_reason():
     assert validate(c, result) == []
     assert result["metrics"]["matched"] == 1
     reasons = {u["id"]: u["reason"] for u in result["unmatched"]}
-    assert "avoid" in reasons["n-0"] and "capacity" in reasons[sorted(set(reasons) - {"n-0"})[0]]
+    assert "never together" in reasons["n-0"]
+    assert "capacity" in reasons[sorted(set(reasons) - {"n-0"})[0]]
 
 
 def test_validate_flags_broken_pairs():

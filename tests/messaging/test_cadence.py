@@ -6,7 +6,6 @@ import re
 import time
 from datetime import UTC, date, datetime
 
-import pytest
 from sqlmodel import select
 
 from buddy.messaging import cadence
@@ -168,21 +167,7 @@ def test_region_override_changes_the_cadence(monkeypatch):
         cadence.cadence_for.cache_clear()
 
 
-LONG = "Christabel-Alexandrina Montgomery-Featherstonehaugh"
-GSM = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRS"
-          "TUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
-
-
-@pytest.mark.parametrize("name", sorted(set(cadence.texts()) - {"email_confirm"}))
-def test_every_text_fits_two_sms_segments_in_plain_gsm(name):
-    text = cadence.texts()[name]["text"]
-    filled = text.format_map({
-        "name": "Christabel", "other": LONG, "others": ", ".join([LONG] * 3)[:120],
-        "arrival": "30 September 2027", "link": "https://buddy.example.nhs.uk/account/",
-        "when": "13 weeks in", "newcomer": LONG, "days": 7, "code": "123456", "minutes": 15,
-        "until": "30 September 2028", "intake": "September 2027"})
-    assert set(filled) <= GSM, set(filled) - GSM
-    assert len(filled) <= 306, len(filled)
+# Every text's length and characters: tests/messaging/test_texts.py.
 
 
 def _profile(person) -> dict:
