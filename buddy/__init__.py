@@ -93,6 +93,8 @@ def register_blueprints(app: Flask) -> None:
         dashboard,
         families,
         family,
+        guides,
+        invitations,
         lead,
         main,
         programme,
@@ -114,6 +116,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(families.bp, url_prefix="/lead/families")
     app.register_blueprint(messaging.bp, url_prefix="/messages")
     app.register_blueprint(programme.bp)  # /volunteer/..., /available/..., /account/volunteer
+    app.register_blueprint(invitations.bp)  # /lead/invitations/..., /invited/<token>
+    app.register_blueprint(guides.bp)  # /welcome/..., /lead/guide..., /admin/guide...
 
 
 def register_template_helpers(app: Flask) -> None:

@@ -13,7 +13,7 @@ from flask.cli import FlaskGroup, with_appcontext
 def register(app: Flask) -> None:
     from buddy.messaging.cli import COMMANDS as messaging_commands
 
-    for command in (init_db, demo, serve, create_admin, export_cohort, match,
+    for command in (init_db, demo, serve, create_admin, export_cohort, match, import_trainees,
                     *messaging_commands):
         app.cli.add_command(command)
 
@@ -216,3 +216,61 @@ def match(region: str, intake: str | None, time_limit: float, publish_now: bool)
     if publish_now:
         runs.publish(session, lead=actor, run_id=run.id)
         click.echo(f"Published run {run.id}.")
+
+
+@click.command("import-trainees")
+@with_appcontext
+@click.argument("region")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--dry-run", is_flag=True, help="Show what would happen; import nothing.")
+@click.option("--skip-bad", is_flag=True,
+              help="Import the good rows even when some rows have problems.")
+@click.option("--as", "as_", type=click.Choice(["newcomers", "volunteers"]),
+              default="newcomers", show_default=True,
+              help="Invite the people on the list to join as newcomers or as volunteers.")
+def import_trainees(region: str, file: str, dry_run: bool, skip_bad: bool, as_: str) -> None:
+    """Invite the people on REGION's trainee list FILE (CSV; docs/sample-trainee-list.csv).
+
+    Exits 1, naming the rows, and imports nothing when any row has a problem (unless
+    --skip-bad); all good rows are imported in one transaction, or none.
+    """
+    from buddy import reference
+    from buddy.db import get_session
+    from buddy.services import invitations, trainee_lists
+
+    if region not in reference.regions():
+        raise click.BadParameter(f"choose one of {', '.join(reference.regions())}",
+                                 param_hint="REGION")
+    role = trainee_lists.ROLES[as_]
+    with open(file, "rb") as fh:
+        data = fh.read()
+    session = get_session()
+    try:
+        parsed = trainee_lists.read(data, region=region, role=role)
+    except trainee_lists.BadFile as exc:
+        raise click.ClickException(f"{file}: {exc.errors['file']}") from None
+    checked = trainee_lists.check(session, parsed=parsed, region=region)
+    click.echo(f"{file}: read as {parsed.encoding}, "
+               f"{'semicolon' if parsed.delimiter == ';' else 'comma'} separated.")
+    for problem in parsed.problems:
+        click.echo(problem.words, err=True)
+    for skipped in checked.skipped:
+        click.echo(f"Row {skipped.row}, {skipped.full_name}: skipped, {skipped.reason}")
+    for note in parsed.notes:
+        click.echo(note)
+    n = len(checked.to_invite)
+    bad = len(parsed.bad_rows)
+    if bad and not skip_bad:
+        click.echo(f"{bad} {'row has' if bad == 1 else 'rows have'} problems: nothing was "
+                   "imported. Fix them and run again, or add --skip-bad to import the "
+                   "other rows.", err=True)
+        sys.exit(1)
+    if dry_run:
+        click.echo(f"Dry run: {n} would be invited, {len(checked.skipped)} skipped, "
+                   f"{bad} rows with problems left out. Nothing was imported.")
+        return
+    invitations.import_rows(session, trainees=checked.to_invite, region=region, role=role,
+                            actor=None, source="cli", skipped=len(checked.skipped), bad=bad)
+    session.commit()
+    click.echo(f"Invited {n} {as_}, skipped {len(checked.skipped)}"
+               f"{f', left out {bad} rows with problems' if bad else ''}.")

@@ -28,6 +28,7 @@ from buddy.models import (
     Family,
     FamilyAnswer,
     FamilyMember,
+    GuideVersion,
     MatchRun,
     Person,
     StageMove,
@@ -35,7 +36,7 @@ from buddy.models import (
     VolunteerConfirmation,
     utcnow,
 )
-from buddy.services import ServiceError, confirmations, endings, training_year
+from buddy.services import ServiceError, confirmations, endings, guides, training_year
 from buddy.settings import CONFIG_DIR
 from buddy.states import PersonStatus, is_matchable
 from matching import synthetic
@@ -104,7 +105,7 @@ def real_accounts(session: Session) -> int:
 def clear(session: Session) -> None:
     """Delete every demo account and every match (demo databases hold nothing else)."""
     for table in (AmbassadorPair, AvoidPair, FamilyAnswer, Family, MatchRun, StageMove,
-                  VolunteerConfirmation):
+                  VolunteerConfirmation, GuideVersion):
         session.execute(sa.delete(table))
     demo_users = sa.select(User.id).where(User.email.like(f"%@{DEMO_DOMAIN}"))
     session.execute(sa.update(AuditEvent).where(AuditEvent.actor_id.in_(demo_users))
@@ -247,9 +248,23 @@ def load(*, session: Session, seed: int, password: str) -> dict[str, int]:
         person.phone_verified_at = person.created_at
         if person.sensitive_consent_at is not None:
             person.sensitive_consent_at = person.created_at
+    _guides(session, now)
     session.add(AuditEvent(action="demo_loaded", detail={"seed": seed, **counts}))
     session.commit()
     return counts
+
+
+def _guides(session: Session, now: datetime) -> None:
+    """Version 1 of every region's welcome guide, by its demo DA lead, and of the national
+    one, by the demo admin, from config/demo_guides/ (checked as a lead's save is)."""
+    staff = dict(session.execute(sa.select(User.email, User.id).where(
+        User.role.in_(("lead", "admin")), User.email.like(f"%@{DEMO_DOMAIN}"))).all())
+    for region in [*reference.regions(), guides.NATIONAL]:
+        writer = (f"admin@{DEMO_DOMAIN}" if region == guides.NATIONAL
+                  else f"lead.{region}@{DEMO_DOMAIN}")
+        body = (CONFIG_DIR / "demo_guides" / f"{region}.md").read_text(encoding="utf-8")
+        session.add(GuideVersion(region=region, version=1, body=guides.clean_body(body),
+                                 written_by=staff[writer], written_at=now))
 
 
 # Shares of check-ins answered at each day after arrival, and of answers asking for a call.

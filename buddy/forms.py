@@ -21,7 +21,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from buddy import options, reference, timezones
-from buddy.services import ServiceError
+from buddy.services import ServiceError, accounts
 from buddy.services.profiles import (
     CHANNELS,
     GENDERS,
@@ -30,6 +30,7 @@ from buddy.services.profiles import (
     SETTINGS,
     STAGES,
     SUPPORT_NEEDS,
+    clean_profile,
     parse_language_names,
 )
 from buddy.text import parse_int
@@ -171,7 +172,7 @@ class ProfileForm(Form):
         for name, choices in _reference_choices().items():
             getattr(self, name).choices = choices
         self._offer_stages()
-        if self.role != "newcomer" and not self.is_submitted():
+        if self.role != "newcomer" and not self.is_submitted() and not self.timezone.data:
             self.timezone.data = timezones.UK  # volunteers work in England; shown, not hidden
 
     def _offer_stages(self) -> None:
@@ -180,11 +181,11 @@ class ProfileForm(Form):
             stages = {**stages, **NEWCOMER_LATER_STAGES}  # theirs, though not offered at sign-up
         self.stage.choices = _choices(stages)
 
-    def scheme_groups(self) -> list[tuple[str, list[tuple[str, str]]]]:
-        """Schemes grouped by region name, for an <optgroup> select."""
+    def scheme_groups(self, region: str | None = None) -> list[tuple[str, list[tuple[str, str]]]]:
+        """Schemes grouped by region name, for an <optgroup> select; only `region`'s if given."""
         return [
             (r.name, [(f"{slug}:{s}", name) for s, name in r.schemes.items()])
-            for slug, r in reference.regions().items()
+            for slug, r in reference.regions().items() if region in (None, slug)
         ]
 
     def _typed_phone(self) -> tuple[str | None, list[str]]:
@@ -241,6 +242,14 @@ class ProfileForm(Form):
 
         :raises ServiceError: for values that cannot even be read (a date like 31 2 2027).
         """
+        data, errors = self.read()
+        if errors:
+            raise ServiceError(errors)
+        return data
+
+    def read(self) -> tuple[dict, dict[str, str]]:
+        """The values as the services expect them, and the values that cannot even be read
+        (left out of the data), by field."""
         errors: dict[str, str] = {}
         data = {
             "full_name": self.full_name.data,
@@ -289,9 +298,7 @@ class ProfileForm(Form):
                 data["arrival_date"] = date(year, month, day)
             except (TypeError, ValueError):
                 errors["arrival_date"] = "Arrival date must be a real date, like 6 8 2027"
-        if errors:
-            raise ServiceError(errors)
-        return data
+        return data, errors
 
 
 class SignupForm(ProfileForm):
@@ -304,17 +311,38 @@ class SignupForm(ProfileForm):
         "I agree that Buddy may contact me about buddying by the way I chose above"
     )
 
-    def to_data(self) -> dict:
-        errors: dict[str, str] = {}
-        try:
-            data = super().to_data()
-        except ServiceError as exc:
-            errors, data = exc.errors, {}
+    def read(self) -> tuple[dict, dict[str, str]]:
+        data, errors = super().read()
         data.update(email=self.email.data, password=self.password.data,
                     contact_consent=self.contact_consent.data)
-        if errors:
-            raise ServiceError(errors)
-        return data
+        return data, errors
+
+    def problems(self) -> dict[str, str]:
+        """What the sign-up's own rules (accounts.normalise_email, profiles.clean_profile)
+        find wrong in the answers, by field, before any password or agreement is asked for.
+
+        The question pages check their share of the answers with this: one set of rules.
+        """
+        data, errors = self.read()
+        found: dict[str, str] = {}
+        try:
+            accounts.normalise_email(self.email.data)
+        except ServiceError as exc:
+            found.update(exc.errors)
+        try:
+            clean_profile(data, role=self.role)
+        except ServiceError as exc:
+            found.update(exc.errors)
+        return {**found, **errors}  # what could not be read says best what to fix
+
+    def offer_timezone(self) -> str | None:
+        """Choose the zone the mobile number points to when none is chosen yet, to be seen
+        and sent on a page of its own; return it (None when the number points nowhere)."""
+        proposal, _near = self._typed_phone()
+        if self.timezone.data or not proposal:
+            return None
+        self.timezone.data = proposal
+        return proposal
 
 
 class LoginForm(Form):

@@ -68,7 +68,8 @@ class PersonBase(SQLModel):
     setting: str | None = Field(default=None, max_length=10)  # primary | secondary
     capacity: int | None = None
     can_anchor: bool = False
-    gmc_number: str | None = Field(default=None, max_length=7)
+    # Indexed: an imported trainee list is checked against it (services/trainee_lists.py).
+    gmc_number: str | None = Field(default=None, max_length=7, index=True)
     # Sensitive: stored only while sensitive_consent_at is set (UK GDPR art. 9).
     country: str | None = Field(default=None, max_length=2)
     languages: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
@@ -360,3 +361,127 @@ class VolunteerConfirmation(SQLModel, table=True):
     capacity: int | None = None
     channel: str = Field(max_length=10)  # email | sms | whatsapp | web
     answered_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class Invitation(SQLModel, table=True):
+    """One person on a region's trainee list, invited to join (buddy/services/invitations.py).
+
+    Until they sign up and give consent themselves this is all Buddy holds about them; it is
+    deleted some weeks after their intake starts if they never join.
+    """
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        # One open invitation per address in a region: a list imported twice invites once.
+        sa.Index("uq_invitations_open_email", "region", "email", unique=True,
+                 sqlite_where=sa.text("status = 'invited'"),
+                 postgresql_where=sa.text("status = 'invited'")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    region: str = Field(max_length=40, index=True)
+    intake: str = Field(max_length=7, index=True)
+    role: str = Field(max_length=12)  # newcomer | volunteer: what the sign-up offers
+    full_name: str = Field(max_length=120)
+    email: str = Field(max_length=254, index=True)
+    phone: str | None = Field(default=None, max_length=20)  # E.164, not confirmed
+    gmc_number: str | None = Field(default=None, max_length=7, index=True)
+    scheme: str | None = Field(default=None, max_length=60)
+    start_date: date | None = None
+    # invited | joined | declined | bounced | expired
+    status: str = Field(default="invited", max_length=12, index=True)
+    reminders_sent: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    next_reminder_on: date | None = Field(default=None, index=True)
+    person_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey(
+            "people.id", ondelete="SET NULL", name="fk_invitations_person_id_people")),
+    )
+    imported_by: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey(
+            "users.id", ondelete="SET NULL", name="fk_invitations_imported_by_users")),
+    )
+    batch_id: str = Field(max_length=32, index=True)
+    answered_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class TraineeUpload(SQLModel, table=True):
+    """A trainee list uploaded by a lead, kept between its preview and the lead's confirm.
+
+    The file stays on the server under a random id bound to the lead and region, so the
+    confirm step imports exactly what was previewed without trusting anything the browser
+    sends back; the daily step deletes uploads left unconfirmed.
+    """
+
+    __tablename__ = "trainee_uploads"
+
+    id: str = Field(primary_key=True, max_length=32)
+    user_id: int = Field(
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"),
+                            nullable=False, index=True)
+    )
+    region: str = Field(max_length=40)
+    role: str = Field(max_length=12)  # newcomer | volunteer
+    filename: str = Field(max_length=200)
+    content: str = Field(sa_column=sa.Column(sa.Text, nullable=False))  # the decoded text
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class SignupDraft(SQLModel, table=True):
+    """A sign-up in progress (buddy/services/signup_drafts.py): the answers given so far.
+
+    Found by the token of its emailed link, stored only as a SHA-256 hash: the link is the
+    key to the answers. Never holds a password. Deleted once expired (daily step).
+    """
+
+    __tablename__ = "signup_drafts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True, "nullable": False})
+    role: str = Field(max_length=16)  # newcomer | buddy | ambassador
+    email: str = Field(max_length=254)  # normalised, as accounts.normalise_email makes it
+    # Form values as the question pages send them (strings and lists of strings).
+    answers: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    # The pages the person has sent without an error, by name: a resumed sign-up goes on at
+    # the first page not in it.
+    answered: list[str] = Field(default_factory=list,
+                                sa_column=sa.Column(sa.JSON, nullable=False))
+    # The invitation it was started from (buddy/services/invitations.py), told when it ends.
+    invitation_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey(
+            "invitations.id", ondelete="SET NULL", name="fk_signup_drafts_invitation_id"),
+            index=True),
+    )
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    completed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    expires_at: datetime = Field(sa_column=_utc_column(index=True))
+
+
+class GuideVersion(SQLModel, table=True):
+    """One saved version of a welcome guide: a region's (its slug), or "national".
+
+    Never changed once written: the guide is its latest version, and a rollback writes a new
+    version that copies an old one, so the history keeps every text that was ever public.
+    """
+
+    __tablename__ = "guide_versions"
+    # Two saves from the same version cannot both become the next one: the second is refused.
+    __table_args__ = (sa.UniqueConstraint("region", "version", name="uq_guide_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    region: str = Field(max_length=40)  # a region's slug, or "national"
+    version: int
+    body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))  # Markdown
+    written_by: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey(
+            "users.id", ondelete="SET NULL", name="fk_guide_versions_written_by_users")),
+    )
+    written_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    # The version a rollback copied; None for a text written here.
+    restored_from: int | None = None

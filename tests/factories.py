@@ -78,6 +78,30 @@ def volunteer_form(**overrides) -> dict:
     return {k: v for k, v in data.items() if v is not None}
 
 
+def join(client, url: str, form: dict):
+    """Sign up through the question pages as a person would, from the first page at `url`
+    (/join/newcomer or /join/volunteer/ROLE): each page is sent the fields of `form` it asks
+    (newcomer_form() and volunteer_form() give them all), then "check your answers" its
+    password and agreement. Returns the response of the first page that shows an error, or
+    of the last page (a redirect to /join/done)."""
+    response = client.post(url, data={"email": form.get("email", "")})
+    for _ in range(40):
+        if response.status_code != 302:
+            return response
+        location = response.headers["Location"]
+        if location.startswith("/join/continue/"):
+            response = client.get(location)
+        elif location == "/join/check":
+            return client.post(location, data={
+                k: form[k] for k in ("password", "contact_consent") if k in form})
+        elif location.startswith("/join/step/") or location.startswith("/join/newcomer") \
+                or location.startswith("/join/volunteer/"):
+            response = client.post(location, data=form)
+        else:
+            return response
+    raise AssertionError("the sign-up pages went round in a circle")
+
+
 class Factory:
     def __init__(self, app, session):
         self.app, self.session = app, session

@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from buddy.messaging.models import Message
 from buddy.models import AuditEvent, Person, User
-from tests.factories import PASSWORD, login, newcomer_form
+from tests.factories import PASSWORD, join, login, newcomer_form
 
 
 def edit_form(**overrides) -> dict:
@@ -61,7 +61,7 @@ def test_a_newcomer_moved_on_to_qualified_keeps_it_and_can_save(app, client, fac
     assert response.headers["Location"] == "/account/"
     session.expire_all()
     assert session.get(Person, person.id).stage == "qualified"
-    signup = app.test_client().post("/join/newcomer", data=newcomer_form(stage="qualified"))
+    signup = join(app.test_client(), "/join/newcomer", newcomer_form(stage="qualified"))
     assert "Choose your training stage" in signup.get_data(as_text=True)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from buddy.messaging.models import Flag
 from buddy.models import Family, VolunteerConfirmation
-from buddy.services import runs
+from buddy.services import guides, invitations, runs
 from tests.factories import login
 
 REGION = "wessex"
@@ -22,6 +22,7 @@ ACCESS = {
     "admin.lead": "admin", "admin.remove_lead": "admin",
     "main.assets": "public", "static": "public", "signup.choose": "public",
     "signup.form": "public", "signup.time_zone": "public", "signup.done": "member",
+    "signup.question": "public", "signup.check": "public", "signup.resume": "token",
     "auth.login": "public",
     "auth.logout": "public", "auth.forgot_password": "public", "auth.reset_password": "token",
     "account.index": "member", "account.edit": "member", "account.status": "member",
@@ -49,6 +50,15 @@ ACCESS = {
     "account.data": "signed_in",
     # The family's anchor may post here too (tests/test_family_chat.py); nobody else may.
     "family.chat": "staff",
+    # Welcome guides: read by anyone; a region's by its leads, the national one by the admin.
+    "guides.index": "public", "guides.show": "public", "guides.edit": "staff",
+    "guides.save": "staff", "guides.history": "staff", "guides.version": "staff",
+    "guides.restore": "staff", "guides.national_edit": "admin",
+    "guides.national_save": "admin", "guides.national_history": "admin",
+    # Trainee lists and invitations: the lead's pages; the invited person's signed link.
+    "invitations.index": "staff", "invitations.upload": "staff", "invitations.sample": "staff",
+    "invitations.preview": "staff", "invitations.confirm": "staff",
+    "invitations.landing": "token", "invitations.start": "token", "invitations.decline": "token",
 }
 
 
@@ -79,10 +89,17 @@ def build_world(app, session, factory) -> dict:
     family = Family(code=f"{REGION}-900", region=REGION, status="published")
     session.add(family)
     session.commit()
+    guide, _ = guides.save(session=session, user=lead, region=REGION, body="## Housing",
+                           base_version=0)
+    with app.app_context():
+        upload = invitations.upload(session, lead=lead, region=REGION, role="newcomer",
+                                    filename="list.csv",
+                                    data=b"Name,Email,Start date\nSam,sam@example.org,4/8/2027\n")
     return {"person_id": pending.id, "run_id": run.id, "flag_id": flag.id,
             "family_id": family.id,
             "lead_id": lead.id, "message_id": 1, "reply_id": 1, "filename": "app.css",
-            "role": "buddy", "name": "people", "token": "not-a-real-token"}
+            "role": "buddy", "name": "people", "token": "not-a-real-token", "page": "name",
+            "region": REGION, "version_id": guide.id, "upload_id": upload.id}
 
 
 def url_for_rule(rule, world) -> str:
@@ -105,7 +122,8 @@ def clients(app):
 
 
 def expected_get(access: str, who: str, rule: str) -> set[int]:
-    region_specific = "<int:" in rule
+    # A trainee list upload is its lead's (and the admin's) only, like a region's record.
+    region_specific = "<int:" in rule or "<upload_id>" in rule
     if access == "public":
         return {200, 302}
     if access == "token":

@@ -90,10 +90,10 @@ def test_a_password_change_ends_every_other_session_and_remember_me_cookie(
 
 
 def test_sign_out_forgets_the_address_just_signed_up(app):
-    from tests.factories import newcomer_form
+    from tests.factories import join, newcomer_form
 
     client = app.test_client()
-    client.post("/join/newcomer", data=newcomer_form(email="kiosk@example.org"))
+    join(client, "/join/newcomer", newcomer_form(email="kiosk@example.org"))
     assert "kiosk@example.org" in client.get("/join/done").get_data(as_text=True)
     client.post("/logout")
     response = client.get("/join/done")

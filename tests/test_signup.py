@@ -10,8 +10,8 @@ import pytest
 from sqlmodel import func, select
 
 from buddy.messaging.models import Message
-from buddy.models import Person, User
-from tests.factories import mobile, newcomer_form, volunteer_form
+from buddy.models import Person, SignupDraft, User
+from tests.factories import join, mobile, newcomer_form, volunteer_form
 
 
 def error_summary(response) -> list[str]:
@@ -20,6 +20,27 @@ def error_summary(response) -> list[str]:
     assert block, "expected an error summary on the page"
     items = re.findall(r"<li>(.*?)</li>", block.group(1), re.S)
     return [html.unescape(re.sub(r"<[^>]+>", "", item)).strip() for item in items]
+
+
+def draft_of(session) -> SignupDraft:
+    session.expire_all()
+    return session.exec(select(SignupDraft).order_by(SignupDraft.id.desc())).first()
+
+
+def open_page(client, url: str, form: dict, page: str):
+    """Answer the pages before `page` with `form` (from the first page at `url`); GET it."""
+    response = client.post(url, data={"email": form["email"]})
+    for _ in range(30):
+        location = response.headers["Location"]
+        if location.startswith(f"/join/step/{page}"):
+            return client.get(location)
+        if location.startswith("/join/continue/"):
+            response = client.get(location)
+        else:
+            assert location.startswith("/join/step/"), (location, page)
+            response = client.post(location, data=form)
+            assert response.status_code == 302, error_summary(response)
+    raise AssertionError(f"never reached {page}")
 
 
 def count(session, model) -> int:
@@ -34,7 +55,7 @@ def test_newcomer_signs_up_and_lands_on_next_steps(client, session):
                          other_languages="Igbo, hausa", gender="female",
                          same_gender_anchor="y", support_needs=["housing", "exams"],
                          wants_ambassador="y")
-    response = client.post("/join/newcomer", data=form)
+    response = join(client, "/join/newcomer", form)
     assert response.status_code == 302
     assert response.headers["Location"] == "/join/done"
     page = client.get("/join/done").get_data(as_text=True)
@@ -57,7 +78,7 @@ def test_newcomer_signs_up_and_lands_on_next_steps(client, session):
 
 @pytest.mark.parametrize("role", ["buddy", "ambassador"])
 def test_volunteer_signs_up_and_waits_for_approval(client, session, role):
-    response = client.post(f"/join/volunteer/{role}", data=volunteer_form(setting="secondary"))
+    response = join(client, f"/join/volunteer/{role}", volunteer_form(setting="secondary"))
     assert response.status_code == 302
     person = session.exec(select(Person)).one()
     assert (person.role, person.status, person.setting, person.capacity) == (
@@ -66,17 +87,36 @@ def test_volunteer_signs_up_and_waits_for_approval(client, session, role):
     assert "check your details" in client.get("/join/done").get_data(as_text=True)
 
 
-def test_sensitive_answers_are_not_stored_without_consent(client, session):
-    response = client.post("/join/newcomer", data=newcomer_form(country="EG", languages=["ar"]))
-    assert response.status_code == 200
-    assert any("Tick the box to let us use your country" in e for e in error_summary(response))
-    assert count(session, Person) == 0
-    # The answers are still on the page, so nothing typed is lost.
-    assert 'value="EG" selected' in response.get_data(as_text=True)
+def test_sensitive_questions_are_asked_only_after_agreeing(client, session):
+    """Country, languages, gender and help sit behind their own agreement: without it they
+    are not asked, a page sent anyway is refused, and nothing of them is stored."""
+    response = join(client, "/join/newcomer", newcomer_form(country="EG", languages=["ar"],
+                                                           gender="female"))
+    assert response.headers["Location"] == "/join/done"
+    person = session.exec(select(Person)).one()
+    assert (person.country, person.languages, person.gender, person.sensitive_consent_at) == (
+        None, [], None, None)
+    other = client.application.test_client()
+    open_page(other, "/join/newcomer", newcomer_form(), "optional")
+    for page in ("country", "languages", "gender", "support"):
+        assert other.get(f"/join/step/{page}").status_code == 404
+        assert other.post(f"/join/step/{page}", data={"country": "EG"}).status_code == 404
+
+
+def test_answers_given_then_unagreed_are_forgotten(client, session):
+    form = newcomer_form(sensitive_consent="y", country="EG", languages=["ar"])
+    open_page(client, "/join/newcomer", form, "gender")
+    assert draft_of(session).answers["country"] == "EG"
+    # Back to the agreement, untick it: the optional answers leave the draft at once.
+    response = client.post("/join/step/optional", data={})
+    assert response.headers["Location"] == "/join/check"  # every page left is answered
+    answers = draft_of(session).answers
+    assert not {"country", "languages", "gender", "support_needs"} & set(answers)
+    assert client.get("/join/step/country").status_code == 404
 
 
 def test_without_sensitive_answers_no_consent_is_needed(client, session):
-    assert client.post("/join/newcomer", data=newcomer_form()).status_code == 302
+    assert join(client, "/join/newcomer", newcomer_form()).status_code == 302
     person = session.exec(select(Person)).one()
     assert person.sensitive_consent_at is None and person.languages == []
 
@@ -100,7 +140,7 @@ def test_without_sensitive_answers_no_consent_is_needed(client, session):
     ],
 )
 def test_bad_mobile_numbers_get_a_clear_message(client, session, phone, country, message):
-    response = client.post("/join/newcomer", data=newcomer_form(phone=phone,
+    response = join(client, "/join/newcomer", newcomer_form(phone=phone,
                                                                phone_country=country))
     assert response.status_code == 200
     assert any(message in e for e in error_summary(response)), error_summary(response)
@@ -108,7 +148,7 @@ def test_bad_mobile_numbers_get_a_clear_message(client, session, phone, country,
 
 
 def test_foreign_number_with_its_country_is_stored_in_e164(client, session):
-    client.post("/join/newcomer", data=newcomer_form(phone="98765 43210", phone_country="IN"))
+    join(client, "/join/newcomer", newcomer_form(phone="98765 43210", phone_country="IN"))
     assert session.exec(select(Person.phone)).one() == "+919876543210"
 
 
@@ -134,7 +174,7 @@ def test_foreign_number_with_its_country_is_stored_in_e164(client, session):
     ],
 )
 def test_bad_newcomer_input_is_explained(client, session, overrides, field_message):
-    response = client.post("/join/newcomer", data=newcomer_form(**overrides))
+    response = join(client, "/join/newcomer", newcomer_form(**overrides))
     assert response.status_code == 200
     errors = error_summary(response)
     assert any(field_message.lower() in e.lower() for e in errors), errors
@@ -152,15 +192,15 @@ def test_bad_newcomer_input_is_explained(client, session, overrides, field_messa
     ],
 )
 def test_bad_volunteer_input_is_explained(client, session, overrides, field_message):
-    response = client.post("/join/volunteer/buddy", data=volunteer_form(**overrides))
+    response = join(client, "/join/volunteer/buddy", volunteer_form(**overrides))
     assert response.status_code == 200
     assert any(field_message in e for e in error_summary(response)), error_summary(response)
     assert count(session, Person) == 0
 
 
 def test_email_differing_only_in_case_and_spaces_is_one_account(app, session):
-    first = app.test_client().post("/join/newcomer", data=newcomer_form(email=" A@NHS.uk"))
-    second = app.test_client().post("/join/newcomer", data=newcomer_form(email="a@nhs.uk"))
+    first = join(app.test_client(), "/join/newcomer", newcomer_form(email=" A@NHS.uk"))
+    second = join(app.test_client(), "/join/newcomer", newcomer_form(email="a@nhs.uk"))
     assert first.status_code == second.status_code == 302
     assert session.exec(select(User.email)).all() == ["a@nhs.uk"]
 
@@ -168,7 +208,7 @@ def test_email_differing_only_in_case_and_spaces_is_one_account(app, session):
 def test_double_clicked_submit_makes_one_account_and_no_error(app, session):
     form = newcomer_form(email="twice@example.org")
     clients = [app.test_client() for _ in range(2)]
-    responses = [c.post("/join/newcomer", data=form) for c in clients]
+    responses = [join(c, "/join/newcomer", form) for c in clients]
     assert [r.headers["Location"] for r in responses] == ["/join/done"] * 2
     assert count(session, User) == 1 and count(session, Person) == 1
     # The account the first click made is not warned about the second.
@@ -196,8 +236,8 @@ def test_signing_up_with_a_taken_address_answers_the_same_as_a_new_one(
     owner = owner_with_an_old_account(factory, session, "taken@example.org")
     form = newcomer_form if role_url.endswith("newcomer") else volunteer_form
     new_client, taken_client = app.test_client(), app.test_client()
-    new = new_client.post(role_url, data=form(email="fresh@example.org", full_name="Sam Lee"))
-    taken = taken_client.post(role_url, data=form(email=" Taken@Example.org",
+    new = join(new_client, role_url, form(email="fresh@example.org", full_name="Sam Lee"))
+    taken = join(taken_client, role_url, form(email=" Taken@Example.org",
                                                   full_name="Sam Lee"))
     assert (taken.status_code, taken.headers["Location"]) == (
         new.status_code, new.headers["Location"]) == (302, "/join/done")
@@ -219,7 +259,7 @@ def test_signing_up_with_a_taken_address_answers_the_same_as_a_new_one(
 
 def test_a_taken_address_with_other_mistakes_shows_only_the_mistakes(factory, session, client):
     owner_with_an_old_account(factory, session, "taken@example.org")
-    response = client.post("/join/newcomer", data=newcomer_form(email="taken@example.org",
+    response = join(client, "/join/newcomer", newcomer_form(email="taken@example.org",
                                                                 password="short"))
     assert response.status_code == 200
     assert error_summary(response) == ["Password must be at least 10 characters"]
@@ -229,8 +269,8 @@ def test_a_taken_address_with_other_mistakes_shows_only_the_mistakes(factory, se
 def test_warnings_to_the_owner_of_a_taken_address_are_limited(app, factory, session):
     owner_with_an_old_account(factory, session, "popular@example.org")
     for _ in range(5):
-        response = app.test_client().post("/join/newcomer",
-                                          data=newcomer_form(email="popular@example.org"))
+        response = join(app.test_client(), "/join/newcomer",
+                        newcomer_form(email="popular@example.org"))
         assert response.headers["Location"] == "/join/done"
     session.expire_all()
     notices = session.exec(select(Message).where(Message.kind == "signup_attempt")).all()
@@ -245,7 +285,7 @@ def test_warnings_to_the_owner_of_a_taken_address_are_limited(app, factory, sess
      "مهر\u200cانگیز", "ശ്രീ\u200dകുമാർ", "क्\u200dष", "Sam 👩\u200d⚕️ Lee"],
 )
 def test_names_in_any_script_are_kept_exactly(client, session, name):
-    assert client.post("/join/newcomer", data=newcomer_form(full_name=name)).status_code == 302
+    assert join(client, "/join/newcomer", newcomer_form(full_name=name)).status_code == 302
     assert session.exec(select(Person.full_name)).one() == name
     assert name in html.unescape(client.get("/account/").get_data(as_text=True))
 
@@ -257,7 +297,7 @@ def test_names_in_any_script_are_kept_exactly(client, session, name):
     ("Ana\u3000Lopez", "Ana Lopez"),
 ])
 def test_names_are_stored_composed_with_single_spaces(client, session, typed, stored):
-    assert client.post("/join/newcomer", data=newcomer_form(full_name=typed)).status_code == 302
+    assert join(client, "/join/newcomer", newcomer_form(full_name=typed)).status_code == 302
     assert session.exec(select(Person.full_name)).one() == stored
 
 
@@ -291,7 +331,7 @@ INVISIBLE_NAMES = [
 @pytest.mark.parametrize(("name", "message"), INVISIBLE_NAMES)
 def test_invisible_or_reordering_names_are_refused_with_a_reason(client, session, name,
                                                                  message):
-    response = client.post("/join/newcomer", data=newcomer_form(full_name=name))
+    response = join(client, "/join/newcomer", newcomer_form(full_name=name))
     assert response.status_code == 200
     assert any(message in e for e in error_summary(response)), error_summary(response)
     assert count(session, User) == 0
@@ -299,7 +339,7 @@ def test_invisible_or_reordering_names_are_refused_with_a_reason(client, session
 
 def test_markup_in_any_field_is_shown_as_text_never_run(client, session):
     script = '<script>alert("x")</script>'
-    client.post("/join/newcomer", data=newcomer_form(full_name=script))
+    join(client, "/join/newcomer", newcomer_form(full_name=script))
     page = client.get("/account/").get_data(as_text=True)
     assert script not in page
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
@@ -310,13 +350,20 @@ def test_markup_in_any_field_is_shown_as_text_never_run(client, session):
     assert script not in response.get_data(as_text=True)
 
 
-def test_signup_page_is_built_for_phones(client):
+def test_signup_pages_are_built_for_phones(client):
     page = client.get("/join/newcomer").get_data(as_text=True)
     assert 'name="viewport" content="width=device-width, initial-scale=1"' in page
-    assert 'type="tel"' in page and 'autocomplete="tel"' in page
-    assert 'inputmode="numeric"' in page
+    assert 'type="email"' in page and 'autocomplete="email"' in page
+    form = newcomer_form()
+    mobile_page = open_page(client, "/join/newcomer", form, "mobile").get_data(as_text=True)
+    assert 'type="tel"' in mobile_page and 'autocomplete="tel"' in mobile_page
+    arrival = open_page(client, "/join/newcomer", form, "arrival").get_data(as_text=True)
+    assert 'inputmode="numeric"' in arrival
     # No "IMG" label for anyone: the service is for everyone new to the NHS.
-    assert "IMG" not in page
+    for url in ["/join/newcomer"] + [f"/join/step/{p}" for p in (
+            "name", "contact", "mobile", "time-zone", "share", "region", "scheme", "stage",
+            "arrival", "ambassador", "interests", "optional")]:
+        assert "IMG" not in client.get(url).get_data(as_text=True)
 
 
 def test_unknown_volunteer_role_is_not_found(client):
@@ -340,8 +387,8 @@ def test_a_taken_address_costs_the_same_password_hash_as_a_new_one(app, factory,
         return real_hash(self, password, **kw)
 
     monkeypatch.setattr(PasswordHasher, "hash", counted)
-    app.test_client().post("/join/newcomer", data=newcomer_form(email="fresh@example.org"))
-    app.test_client().post("/join/newcomer", data=newcomer_form(email="taken@example.org"))
+    join(app.test_client(), "/join/newcomer", newcomer_form(email="fresh@example.org"))
+    join(app.test_client(), "/join/newcomer", newcomer_form(email="taken@example.org"))
     assert len(hashes) == 2
 
 
@@ -357,20 +404,21 @@ def selected_option(page: str, select_id: str) -> tuple[str, str] | None:
 @pytest.mark.parametrize("typed", ["07911 123456", "07911123456", "+44 7911 123456",
                                    "447911123456", "0044 7911 123456"])
 def test_a_uk_mobile_is_accepted_without_choosing_a_country(client, session, typed):
-    response = client.post("/join/volunteer/buddy", data=volunteer_form(
+    response = join(client, "/join/volunteer/buddy", volunteer_form(
         channel="sms", phone=typed, phone_country=""))
     assert response.status_code == 302, error_summary(response)
     assert session.exec(select(Person.phone)).one() == "+447911123456"
 
 
 def test_the_hint_shows_only_numbers_that_are_accepted(client, session):
-    page = client.get("/join/newcomer").get_data(as_text=True)
+    page = open_page(client, "/join/newcomer", newcomer_form(), "mobile").get_data(
+        as_text=True)
     hint = html.unescape(re.search(r'id="phone-hint">([^<]*)<', page).group(1))
     examples = re.findall(r"\+?[0-9][0-9 ]{8,}[0-9]", hint)
     assert examples == ["07911 123456", "+63 917 123 4567"]
     for n, number in enumerate(examples):
         zone = "Asia/Manila" if number.startswith("+63") else "Europe/London"
-        response = client.post("/join/newcomer", data=newcomer_form(
+        response = join(client, "/join/newcomer", newcomer_form(
             email=f"hint{n}@example.org", phone=number, phone_country="", timezone=zone))
         assert response.status_code == 302, error_summary(response)
         client.post("/logout")
@@ -379,21 +427,22 @@ def test_the_hint_shows_only_numbers_that_are_accepted(client, session):
 
 
 def test_a_number_from_abroad_without_its_code_says_what_to_fix_and_keeps_it(client, session):
-    response = client.post("/join/newcomer", data=newcomer_form(phone="0917 123 4567",
+    response = join(client, "/join/newcomer", newcomer_form(phone="0917 123 4567",
                                                                phone_country=""))
     errors = error_summary(response)
     assert any("start it with + and the country code" in e for e in errors), errors
     assert 'value="0917 123 4567"' in response.get_data(as_text=True)
     assert count(session, Person) == 0
     # With its country chosen, the same digits are a Philippine mobile.
-    response = client.post("/join/newcomer", data=newcomer_form(
+    response = join(client, "/join/newcomer", newcomer_form(
         phone="0917 123 4567", phone_country="PH", timezone="Asia/Manila"))
     assert response.status_code == 302
     assert session.exec(select(Person.phone)).one() == "+639171234567"
 
 
-def test_time_zones_are_in_words_and_nothing_is_chosen_for_a_newcomer(client):
-    page = client.get("/join/newcomer").get_data(as_text=True)
+def test_time_zones_are_in_words_and_nothing_is_chosen_without_a_mobile(client):
+    page = open_page(client, "/join/newcomer", newcomer_form(
+        channel="email", phone=None, phone_country=None), "time-zone").get_data(as_text=True)
     assert selected_option(page, "timezone") == ("", "Choose your time zone")
     labels = [html.unescape(x) for x in re.findall(
         r'<option value="[A-Z][^"]*/[^"]*"[^>]*>([^<]*)</option>', page)]
@@ -405,12 +454,13 @@ def test_time_zones_are_in_words_and_nothing_is_chosen_for_a_newcomer(client):
 
 @pytest.mark.parametrize("role", ["buddy", "ambassador"])
 def test_uk_volunteers_start_from_uk_time(client, role):
-    page = client.get(f"/join/volunteer/{role}").get_data(as_text=True)
+    page = open_page(client, f"/join/volunteer/{role}", volunteer_form(),
+                     "time-zone").get_data(as_text=True)
     assert selected_option(page, "timezone") == ("Europe/London", "United Kingdom (UK time)")
 
 
 def test_without_a_time_zone_a_newcomer_must_choose(client, session):
-    response = client.post("/join/newcomer", data=newcomer_form(
+    response = join(client, "/join/newcomer", newcomer_form(
         channel="email", phone=None, phone_country=None, timezone=""))
     assert "Choose the time zone where you live now" in error_summary(response)
     assert selected_option(response.get_data(as_text=True), "timezone")[0] == ""
@@ -419,7 +469,7 @@ def test_without_a_time_zone_a_newcomer_must_choose(client, session):
 
 def test_a_philippine_number_proposes_manila_time_to_confirm(client, session):
     form = newcomer_form(phone="+63 917 123 4567", phone_country="", timezone="")
-    response = client.post("/join/newcomer", data=form)
+    response = join(client, "/join/newcomer", form)
     assert any(e.startswith("Check your time zone: we chose Philippines (Manila time, UTC+8)")
                for e in error_summary(response)), error_summary(response)
     page = response.get_data(as_text=True)
@@ -428,14 +478,14 @@ def test_a_philippine_number_proposes_manila_time_to_confirm(client, session):
     suggested = re.search(r'<optgroup label="Suggested for you">(.*?)</optgroup>', page).group(1)
     assert re.findall(r'value="([^"]+)"', suggested)[:2] == ["Asia/Manila", "Europe/London"]
     assert count(session, Person) == 0  # proposed, not saved: the person sends it
-    response = client.post("/join/newcomer", data={**form, "timezone": "Asia/Manila"})
+    response = join(client, "/join/newcomer", {**form, "timezone": "Asia/Manila"})
     assert response.status_code == 302
     assert session.exec(select(Person.timezone)).one() == "Asia/Manila"
 
 
 def test_a_zone_far_from_the_phone_is_asked_about_once(client, session):
     form = newcomer_form(phone="+63 917 123 4567", phone_country="", timezone="Europe/London")
-    response = client.post("/join/newcomer", data=form)
+    response = join(client, "/join/newcomer", form)
     question = ("Your phone number is from the Philippines but you chose UK time: is that"
                 " right?")
     assert any(e.startswith(question) for e in error_summary(response)), error_summary(response)
@@ -445,8 +495,7 @@ def test_a_zone_far_from_the_phone_is_asked_about_once(client, session):
     assert "Yes, UK time is right" in page
     assert count(session, Person) == 0
     # Ticking "Yes" saves it; the same answer is not asked again.
-    response = client.post("/join/newcomer",
-                           data={**form, "timezone_confirmed": "Europe/London"})
+    response = join(client, "/join/newcomer", {**form, "timezone_confirmed": "Europe/London"})
     assert response.status_code == 302
     assert session.exec(select(Person.timezone)).one() == "Europe/London"
 
@@ -454,10 +503,10 @@ def test_a_zone_far_from_the_phone_is_asked_about_once(client, session):
 def test_a_yes_for_one_zone_does_not_confirm_another(client, session):
     form = newcomer_form(phone="+63 917 123 4567", phone_country="",
                          timezone="America/New_York", timezone_confirmed="Europe/London")
-    errors = error_summary(client.post("/join/newcomer", data=form))
+    errors = error_summary(join(client, "/join/newcomer", form))
     assert any("but you chose New York time" in e for e in errors), errors
     # Choosing the phone's own zone needs no question.
-    response = client.post("/join/newcomer", data={**form, "timezone": "Asia/Manila"})
+    response = join(client, "/join/newcomer", {**form, "timezone": "Asia/Manila"})
     assert response.status_code == 302
 
 
@@ -467,7 +516,7 @@ def test_a_yes_for_one_zone_does_not_confirm_another(client, session):
     ("+234 803 123 4567", "Africa/Lagos"),
 ])
 def test_zones_that_keep_the_phones_hours_are_not_questioned(client, session, phone, zone):
-    response = client.post("/join/newcomer", data=newcomer_form(
+    response = join(client, "/join/newcomer", newcomer_form(
         phone=phone, phone_country="", timezone=zone))
     assert response.status_code == 302, error_summary(response)
 
@@ -475,7 +524,7 @@ def test_zones_that_keep_the_phones_hours_are_not_questioned(client, session, ph
 @pytest.mark.parametrize(("zone", "stored"), [
     ("Asia/Calcutta", "Asia/Kolkata"), ("Asia/Kolkata", "Asia/Kolkata")])
 def test_the_stored_zone_is_always_a_valid_iana_name(client, session, zone, stored):
-    assert client.post("/join/newcomer", data=newcomer_form(timezone=zone)).status_code == 302
+    assert join(client, "/join/newcomer", newcomer_form(timezone=zone)).status_code == 302
     assert session.exec(select(Person.timezone)).one() == stored
 
 
@@ -498,15 +547,36 @@ def test_the_page_script_asks_which_zone_a_number_points_to(client, phone, count
 
 def test_a_password_is_asked_for_again_with_a_word_after_any_error(client, session):
     typed = "my own secret passphrase"
-    response = client.post("/join/newcomer", data=newcomer_form(password=typed, full_name=""))
+    response = join(client, "/join/newcomer", newcomer_form(password=typed,
+                                                           contact_consent=None))
     errors = error_summary(response)
-    assert errors == ["Enter your full name", "For your security, enter your password again"]
+    assert errors == ["For your security, enter your password again",
+                      "Tick the box to agree that we may contact you, or we cannot match you"]
     page = response.get_data(as_text=True)
     assert typed not in page
     assert re.search(r'id="password-error">.*For your security, enter your password again',
                      page)
     # A password that was itself wrong gets only its own message.
-    errors = error_summary(client.post("/join/newcomer", data=newcomer_form(
-        password="short", full_name="")))
-    assert errors[1].startswith("Your password") or "at least 10" in errors[1], errors
+    errors = error_summary(client.post("/join/check", data={"password": "short"}))
+    assert "at least 10" in errors[0], errors
     assert not any("For your security" in e for e in errors)
+    # The password is never kept: not in the draft, the outbox or the session cookie.
+    assert typed not in str(draft_of(session).answers)
+    assert not [m for m in session.exec(select(Message)) if typed in m.body]
+    assert typed not in str(client.get_cookie("session").value)
+
+
+def test_the_time_zone_page_comes_with_the_mobile_numbers_zone_chosen(client, session):
+    """The page after the number shows the zone it points to, to be seen and sent (or
+    changed): nothing is saved until the person sends the page."""
+    page = open_page(client, "/join/newcomer", newcomer_form(
+        phone="+63 917 123 4567", phone_country="", timezone=""), "time-zone").get_data(
+        as_text=True)
+    assert selected_option(page, "timezone") == ("Asia/Manila",
+                                                 "Philippines (Manila time, UTC+8)")
+    assert 'data-phone-zone="Asia/Manila"' in page
+    assert "We chose this from your mobile number" in page
+    assert "timezone" not in draft_of(session).answers
+    assert client.post("/join/step/time-zone", data={"timezone": "Asia/Manila"}).status_code \
+        == 302
+    assert draft_of(session).answers["timezone"] == "Asia/Manila"

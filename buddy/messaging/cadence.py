@@ -31,6 +31,7 @@ from buddy.messaging.models import (
     Message,
 )
 from buddy.models import AmbassadorPair, Family, FamilyMember, Person, User, utcnow
+from buddy.services import guides
 from buddy.settings import CONFIG_DIR, enabled_channels
 
 # The kinds this module plans; anything else in the outbox (sign-in links, email
@@ -225,8 +226,10 @@ def pre_arrival_plans(person: Person, now: datetime) -> list[Plan]:
     c = cadence_for(person.region)
     due = local_moment(person.arrival_date - timedelta(days=c.pre_arrival_days), c.send_time,
                        person.timezone)
+    # The link is the region's welcome guide (re-planned when the region changes).
     return [Plan("what_to_expect", "arrival", max(due, now), "what_to_expect",
-                 {"arrival": _long_date(person.arrival_date), "link": _account_link()},
+                 {"arrival": _long_date(person.arrival_date),
+                  "link": guides.public_url(person.region)},
                  expires_at=arrival)]
 
 

@@ -291,6 +291,20 @@ def _process(session: Session, message_id: int, now: datetime,
             return _release(session, message, now=now,
                             until=cadence.next_window_start(now, message.timezone, rules),
                             reason="Waiting for the sending window")
+    if message.invitation_id is not None:
+        # To someone not yet in Buddy: only while their invitation is open, texts by day.
+        from buddy.services import invitations
+
+        reason = invitations.still_wanted(session, message)
+        if reason is not None:
+            result = _finish(session, message, CANCELLED, reason, now)
+            session.commit()
+            return result
+        rules = cadence.cadence_for(message.region)
+        if message.timezone and not cadence.in_window(now, message.timezone, rules):
+            return _release(session, message, now=now,
+                            until=cadence.next_window_start(now, message.timezone, rules),
+                            reason="Waiting for the sending window")
     channel = channels.get(message.channel)
     if channel is None:
         result = _finish(session, message, FAILED, f"No {message.channel} channel", now)
@@ -438,6 +452,13 @@ def _record(session: Session, message: Message, person: Person | None, outcome: 
                    CheckIn.day == int(message.subject.rsplit(":", 1)[-1]))
             .values(sent_at=now, message_id=message.id, channel=message.channel)
         )
+    if status == FAILED and message.invitation_id is not None:
+        from buddy.services import invitations
+
+        if message.channel == "email":
+            invitations.bounced(session, invitation_id=message.invitation_id)
+        elif outcome.code == str(OPTED_OUT):  # the number said STOP to Twilio before
+            invitations.texts_stopped(session, number=message.to_address)
     if status == FAILED and person is not None:
         message_failed(session, message, person, code=outcome.code, error=values["last_error"],
                        now=now)

@@ -28,14 +28,26 @@ class Message(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("user_id", "channel", "kind", "subject", name="uq_messages_key"),
         sa.UniqueConstraint("provider_id", name="uq_messages_provider_id"),
+        # An invitation's messages have no user yet: the same key, on the invitation.
+        sa.UniqueConstraint("invitation_id", "channel", "kind", "subject",
+                            name="uq_messages_invitation_key"),
         sa.Index("ix_messages_due", "status", "due_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    user_id: int = Field(
+    # Every message has a user, except an invitation to someone not yet in Buddy.
+    user_id: int | None = Field(
+        default=None,
         sa_column=sa.Column(
-            sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+            sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
         )
+    )
+    # An invitation (buddy/services/invitations.py): deleting it deletes its messages.
+    invitation_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey(
+            "invitations.id", ondelete="CASCADE", name="fk_messages_invitation_id_invitations"),
+            index=True),
     )
     # Set for members (staff have no Person): region scoping and the re-checks use it.
     person_id: int | None = Field(

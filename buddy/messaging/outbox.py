@@ -40,7 +40,7 @@ def _storable(text: str) -> str:
 def enqueue(
     session: Session,
     *,
-    user: User,
+    user: User | None,
     channel: str,
     kind: str,
     subject: str,
@@ -71,7 +71,8 @@ def enqueue(
     else:
         existing = session.exec(
             select(Message).where(
-                Message.user_id == user.id,
+                # No user (a sign-up's link to itself): the key is the subject alone.
+                Message.user_id == (user.id if user else None),
                 Message.channel == channel,
                 Message.kind == kind,
                 Message.subject == subject,
@@ -107,7 +108,7 @@ def enqueue(
                 session.refresh(existing)
         return existing
     message = Message(
-        user_id=user.id,
+        user_id=user.id if user else None,
         person_id=person.id if person else None,
         region=person.region if person else None,
         channel=channel,
@@ -132,3 +133,27 @@ def enqueue(
     # Until a channel sends it, a developer reads it here (debug level: in development only).
     log.debug("outbox %s to %s: %s\n%s", kind, to_address, title, body)
     return message
+
+
+@functools.cache
+def _insert_invitation(dialect: str) -> sa.Insert:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(Message).on_conflict_do_nothing(
+        index_elements=["invitation_id", "channel", "kind", "subject"])
+
+
+def enqueue_invitations(session: Session, messages: list[dict]) -> None:
+    """Add messages to people not yet in Buddy (each dict: invitation_id, region, channel,
+    kind, subject, to_address, title, body, due_at, timezone); the caller commits.
+
+    Keyed on the invitation instead of a user: a message already queued for the same
+    (invitation, channel, kind, subject) is left as it is, so a repeated cause (a daily step
+    run twice) never queues it twice. One statement for all: an import of thousands.
+    """
+    if not messages:
+        return
+    now = utcnow()
+    rows = [{**m, "title": _storable(m["title"]), "body": _storable(m["body"]),
+             "to_address": _storable(m["to_address"]), "status": PENDING, "attempts": 0,
+             "created_at": now, "updated_at": now} for m in messages]
+    session.execute(_insert_invitation(session.get_bind().dialect.name), rows)

@@ -143,6 +143,10 @@ def receive_text(session: Session, *, sid: str, from_: str, body: str) -> Inboun
     if meaning in ("stop", "start"):
         for person in _people_with_number(session, number) if number else []:
             set_opt_out(session, person, meaning == "stop")
+        if meaning == "stop" and number:
+            from buddy.services import invitations
+
+            invitations.texts_stopped(session, number=number)
     elif owner is not None:
         check_in = _latest_check_in(session, owner)
         if meaning in ("carry_on", "finish"):

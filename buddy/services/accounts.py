@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
@@ -59,9 +60,11 @@ class AddressTaken(ServiceError):
 
 
 def register_member(
-    *, session: Session, data: dict, role: str, today: date | None = None
+    *, session: Session, data: dict, role: str, today: date | None = None,
+    then: Callable[[Session, Person | None], None] | None = None,
 ) -> Person:
     """Create a User and a Person for a newcomer or volunteer; volunteers start pending.
+    `then(session, person)` runs in the same transaction, before its commit.
 
     :raises ServiceError: for any bad field, collected together; AddressTaken, only when
         every field is right, for an address that has an account (see sign_up).
@@ -119,24 +122,29 @@ def register_member(
     )
     cadence.person_joined(session, person)  # email confirmation, "what to expect"
     phone_verification.phone_given(session, person)  # a code to confirm the number
+    if then is not None:
+        then(session, person)
     session.commit()
     return person
 
 
-def sign_up(*, session: Session, data: dict, role: str, today: date | None = None
-            ) -> Person | None:
+def sign_up(*, session: Session, data: dict, role: str, today: date | None = None,
+            then: Callable[[Session, Person | None], None] | None = None) -> Person | None:
     """Register a member; for an address that has an account, email its owner instead.
 
     Returns the new Person, or None for a taken address: the caller answers both the same,
-    so the sign-up never tells anyone whether an address has an account.
+    so the sign-up never tells anyone whether an address has an account. `then(session,
+    person or None)` runs in the same transaction either way (a sign-up draft ends there).
     :raises ServiceError: for any bad field, collected together (never for a taken address).
     """
     try:
-        return register_member(session=session, data=data, role=role, today=today)
+        return register_member(session=session, data=data, role=role, today=today, then=then)
     except AddressTaken as taken:
         # The new account's hash is most of a sign-up's time: spend it here too, so the
         # answer for a taken address comes back no sooner.
         passwords.hash_password(data["password"])
+        if then is not None:
+            then(session, None)
         _warn_owner_of_taken_address(session, taken.email)
         return None
 

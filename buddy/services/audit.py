@@ -88,6 +88,10 @@ ACTIONS = {
     "retention_anonymised": "Anonymised personal data past its retention time",
     "stages_moved": "Moved trainees up a stage for the new training year",
     "demo_loaded": "Loaded the demo data",
+    "invitations_imported": "Imported a trainee list and invited the people on it",
+    "invitation_declined": "Said no to an invitation to join (link or STOP)",
+    "guide_saved": "Saved a new version of a welcome guide",
+    "guide_restored": "Restored an earlier version of a welcome guide",
 }
 # Keys of `detail` that hold the ids of people (one id or a list of ids) and of staff.
 PERSON_KEYS = ("people", "person_a", "person_b", "other_person", "replaced_owner",
@@ -100,7 +104,9 @@ REGION_MOVES = ("region_changed", "lead_region_changed")
 # Events with no actor that Buddy did on its own; any other came from the person (a link,
 # a reply or their account page).
 BY_BUDDY = ("retention_anonymised", "stages_moved", "family_ended", "family_carries_on",
-            "phone_verification_dropped", "demo_loaded", "run_started")
+            "phone_verification_dropped", "demo_loaded", "run_started",
+            # `buddy import-trainees` (an import on the lead's page has the lead as actor).
+            "invitations_imported")
 
 
 @dataclass

@@ -14,7 +14,14 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from buddy.services import confirmations, endings, retention, training_year
+from buddy.services import (
+    confirmations,
+    endings,
+    invitations,
+    retention,
+    signup_drafts,
+    training_year,
+)
 
 log = logging.getLogger("buddy.daily")
 
@@ -24,7 +31,9 @@ STEPS: tuple[tuple[str, Callable[..., dict[str, int]]], ...] = (
     ("family endings", endings.daily),
     ("stage moves and invitations to volunteer", training_year.daily),
     ("volunteer confirmations", confirmations.daily),
+    ("invitations: reminders, expiry and deletion", invitations.daily),
     ("retention", retention.daily),
+    ("sign-up drafts", signup_drafts.daily),
 )
 
 

@@ -8,7 +8,9 @@ const note = document.getElementById("timezone-proposed");
 
 if (select && note) {
   const form = select.form;
-  let chosenByPerson = select.value !== "";
+  // A zone the server chose from the mobile number (sign-up's time zone page) is a proposal
+  // too: the phone's own clock, where it has a zone, comes first.
+  let chosenByPerson = select.value !== "" && select.value !== note.dataset.phoneZone;
   let proposedBy = null;
 
   const propose = (zone, by, words) => {

@@ -10,6 +10,7 @@ from buddy.auth import role_required
 from buddy.db import get_session
 from buddy.models import utcnow
 from buddy.services import NotFound, ServiceError, contacts, exports, flags, indicators
+from buddy.services import invitations as invitation_service
 from buddy.services import volunteers as volunteer_service
 from buddy.text import parse_id
 from buddy.views import requested_region
@@ -74,7 +75,8 @@ def index():
         upcoming=upcoming,
         queue=flags.queue(session, current_user.row, region, limit=10),
         oldest=indicators.oldest_open_flag_age(session, region, utcnow()),
-        now=utcnow(), reasons=flags.REASONS)
+        now=utcnow(), reasons=flags.REASONS,
+        invited=invitation_service.counts(session, region=region))
 
 
 @bp.get("/flags")

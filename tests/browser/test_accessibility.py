@@ -59,7 +59,7 @@ def pages(world) -> dict[str | None, list[str]]:
                              "/lead/runs/", f"/lead/runs/{world['run']}", "/lead/runs/audit",
                              f"/lead/runs/{world['published']}",
                              "/lead/flags", f"/lead/flags/{world['flag']}",
-                             "/messages/problems"],
+                             "/messages/problems", "/lead/invitations/"],
         "admin@example.org": ["/admin/", "/admin/indicators"],
     }
 

@@ -26,7 +26,7 @@ from buddy.messaging.fakes import free_port
 from buddy.messaging.models import Flag, Message
 from buddy.models import Person, User
 from tests.conftest import TEST_SETTINGS
-from tests.factories import newcomer_form
+from tests.factories import join, newcomer_form
 from tests.messaging.conftest import at, confirm, rows, run, sign
 
 # 14 July 2027 09:00 UTC is 14:30 in India: "what to expect" for a 4 August arrival is due.
@@ -366,8 +366,8 @@ def test_web_app_and_dispatcher_write_at_once(app, make_app, channel_settings, s
 
     thread = threading.Thread(target=dispatcher)
     thread.start()
-    client = app.test_client()
-    statuses = [client.post("/join/newcomer", data=newcomer_form()).status_code
+    # Eight people signing up, page by page, while the dispatcher writes.
+    statuses = [join(app.test_client(), "/join/newcomer", newcomer_form()).status_code
                 for _ in range(8)]
     thread.join(60)
     assert errors == [] and set(statuses) == {302}

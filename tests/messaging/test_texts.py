@@ -100,6 +100,8 @@ def sample_values(recipient) -> dict:
         "family": "wessex-004", "from_region": "Wessex", "to_region": "London",
         "family_now": "The family has 2 newcomers and 2 buddies now.",
         "next_step": "Start a match run to find them a family.",
+        # An invitation from a trainee list (buddy/services/invitations.py).
+        "guide": "https://buddy.example.nhs.uk/welcome/thames-valley",
     }
 
 

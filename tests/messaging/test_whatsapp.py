@@ -90,7 +90,8 @@ def test_outside_a_session_the_template_goes_and_is_delivered(app, session, fact
     name, arrival, link = values["1"], values["2"], values["3"]
     assert TEXTS["what_to_expect"]["text"].format(name=name, arrival=arrival,
                                                   link=link) == row.body
-    assert arrival == "4 August 2027" and link == "http://localhost/account/"
+    # The link is the newcomer's region's welcome guide (buddy/services/guides.py).
+    assert arrival == "4 August 2027" and link == f"http://localhost/welcome/{person.region}"
     assert fake_twilio.delivered() == [request]
     _deliver_callbacks(client, fake_twilio)
     row = _row(session, person)
