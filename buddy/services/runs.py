@@ -29,6 +29,7 @@ from buddy.models import (
 from buddy.services import NotFound, ServiceError, audit, indicators
 from buddy.services.cohorts import (
     ambassador_cohort,
+    families_with_members,
     family_cohort,
     key,
     locked_entry,
@@ -315,9 +316,7 @@ def failure_words(error: str | None, people: dict[str, Person]) -> str:
 
 def draft_families(session: Session, run: MatchRun) -> list[tuple[Family, list]]:
     """The run's families (draft, or published by it) with their (member, person) rows."""
-    families = session.exec(select(Family).where(Family.run_id == run.id)
-                            .order_by(Family.code)).all()
-    return [(f, members_of(session, f.id)) for f in families]
+    return families_with_members(session, Family.run_id == run.id)
 
 
 def draft_pairs(session: Session, run: MatchRun) -> list[tuple[AmbassadorPair, Person, Person]]:
@@ -391,10 +390,9 @@ def _result_families(session: Session, run: MatchRun) -> list[tuple[Family, list
     if run.status != "published":
         return own
     codes = {entry["family"] for entry in run.cohort.get("locked", [])} - {f.code for f, _ in own}
-    running = session.exec(select(Family).where(
-        Family.region == run.region, Family.code.in_(sorted(codes) or [""]),
-        Family.status.in_(["published", "ended"])).order_by(Family.code)).all()
-    return own + [(f, members_of(session, f.id)) for f in running]
+    return own + families_with_members(
+        session, Family.region == run.region, Family.code.in_(sorted(codes) or [""]),
+        Family.status.in_(["published", "ended"]))
 
 
 def family_origins(session: Session, run: MatchRun) -> dict:
