@@ -450,11 +450,29 @@ def _families(session: Session, rng: random.Random, region: str, intake: str,
         for person, place in places:
             session.add(FamilyMember(family_id=family.id, person_id=person.id, place=place,
                                      reasons=["placed by an earlier match run"]))
+        _introduced(session, family, places, published)
         for newcomer in group:
             _check_ins(session, rng, newcomer, now)
         ended = _six_months(session, rng, family, places, today, running=running)
         made["families ended" if ended else "families running"] += 1
     return number, made
+
+
+def _introduced(session: Session, family: Family, places: list[tuple[Person, str]],
+                published: datetime) -> None:
+    """The introductions its members were sent when the family was published, as the outbox
+    keeps them: without them a later run's publishing would introduce everyone again."""
+    emails = dict(session.exec(sa.select(User.id, User.email).where(
+        User.id.in_([p.user_id for p, _ in places]))).all())
+    for person, place in places:
+        template = "family_intro_newcomer" if place == "newcomer" else "family_intro_volunteer"
+        title = cadence.texts()[template]["title"]
+        session.add(Message(
+            user_id=person.user_id, person_id=person.id, region=person.region,
+            channel=person.channel, kind="family_intro", subject=f"family:{family.id}",
+            to_address=emails[person.user_id] if person.channel == "email" else person.phone,
+            title=title, body=title, due_at=published, timezone=person.timezone, status=SENT,
+            sent_at=published, created_at=published, updated_at=published))
 
 
 def _six_months(session: Session, rng: random.Random, family: Family,

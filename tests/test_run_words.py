@@ -12,7 +12,8 @@ from sqlmodel import select
 
 import matching
 from buddy import clock, demo, reference
-from buddy.models import Family, MatchRun, Person, User
+from buddy.messaging.models import Message
+from buddy.models import Family, FamilyMember, MatchRun, Person, User
 from buddy.services import indicators, runs
 from buddy.settings import ROOT
 from matching.ambassadors import _reasons as ambassador_reasons
@@ -224,6 +225,10 @@ def test_after_publishing_the_run_page_agrees_with_the_dashboard(demo_app, sessi
         running = {f.code for f in session.exec(select(Family).where(
             Family.region == "thames-valley", Family.status == "published"))}
         assert running
+        members_before = set(session.exec(
+            select(FamilyMember.person_id, FamilyMember.family_id)
+            .join(Family, Family.id == FamilyMember.family_id)
+            .where(Family.region == "thames-valley", Family.status == "published")).all())
         run = runs.start_run(session, lead=lead, region="thames-valley", time_limit_s=10)
         run = runs.execute_run(session, run.id)
     client = demo_app.test_client()
@@ -231,6 +236,14 @@ def test_after_publishing_the_run_page_agrees_with_the_dashboard(demo_app, sessi
     draft = client.get(f"/lead/runs/{run.id}").get_data(as_text=True)
     assert "removed from the draft" not in draft
     assert client.post(f"/lead/runs/{run.id}/publish").status_code == 302
+    # Members of the families that were already running were introduced when those were
+    # published: publishing a later run introduces only the people it adds.
+    with demo_app.app_context():
+        session.expire_all()
+        again = [(m.person_id, m.subject) for m in session.exec(select(Message).where(
+            Message.kind == "family_intro", Message.status == "pending")).all()
+            if (m.person_id, int(m.subject.split(":")[1])) in members_before]
+    assert again == []
 
     page = client.get(f"/lead/runs/{run.id}").get_data(as_text=True)
     text = main_text(page)

@@ -435,9 +435,50 @@ def test_after_publishing_earlier_intakes_families_are_running_not_removed(app, 
     origins = after["origins"]
     assert code in origins["made"] + list(origins["joined"]) or origins["kept"] == 1
     assert february.full_name not in [p.full_name for ps in origins["joined"].values()
-                                      for p in ps]
+                                      for p, _place in ps]
     with app.app_context():
         summary = indicators.summary(session, REGION, date(2027, 7, 1), INTAKE)
     assert after["coverage"]["with_family"] == summary["matched"] == 2
     assert after["coverage"]["signed_up"] == summary["signed_up"] == 3
     check_rules(session, run)
+
+
+def test_a_buddy_who_joins_a_running_family_is_named_before_and_after_publishing(
+        app, session, lead, factory):
+    kw = {"region": REGION, "scheme": "wessex:poole"}
+    factory.volunteer(capacity="4", full_name="Anchor Feb", **kw)
+    factory.newcomer(full_name="February One", arrival_day="3", arrival_month="2",
+                     arrival_year="2027", **kw)
+    confirm_all(session, "2027-02")
+    earlier = run_now(app, session, lead, intake="2027-02")
+    with app.app_context():
+        runs.publish(session, lead=lead, run_id=earlier.id)
+    running = session.exec(select(Family).where(Family.status == "published")).one()
+    helper = factory.volunteer(capacity="1", full_name="Late Helper", can_anchor=None, **kw)
+    factory.volunteer(capacity="2", full_name="Anchor Aug", **kw)
+    factory.newcomer(full_name="August One", **kw)
+    run = run_now(app, session, lead)
+    copy = session.exec(select(Family).where(Family.run_id == run.id,
+                                             Family.code == running.code)).one()
+    if helper.id not in {m.person_id for m in session.exec(
+            select(FamilyMember).where(FamilyMember.family_id == copy.id)).all()}:
+        # What the optimiser may write: a buddy placed in a running family with room.
+        for m in session.exec(select(FamilyMember).where(FamilyMember.person_id == helper.id,
+                                                         FamilyMember.family_id.in_(select(
+                                                             Family.id).where(
+                                                             Family.run_id == run.id)))).all():
+            session.delete(m)
+        session.add(FamilyMember(family_id=copy.id, person_id=helper.id, place="buddy",
+                                 reasons=[]))
+        session.commit()
+    draft = runs.family_origins(session, run)
+    assert [(p.full_name, place) for p, place in draft["joined"][running.code]] == [
+        ("Late Helper", "buddy")]
+    with app.app_context():
+        runs.publish(session, lead=lead, run_id=run.id)
+    session.expire_all()
+    after = runs.family_origins(session, session.get(MatchRun, run.id))
+    assert [(p.full_name, place) for p, place in after["joined"][running.code]] == [
+        ("Late Helper", "buddy")]
+    assert helper.id in {m.person_id for m in session.exec(
+        select(FamilyMember).where(FamilyMember.family_id == running.id)).all()}

@@ -67,19 +67,29 @@ def _entry(p: Person) -> dict:
     return entry
 
 
-def published_families(session: Session, region: str) -> list[tuple[Family, list]]:
-    """Published families of `region` with (FamilyMember, Person) rows, by family code."""
+def families_with_members(session: Session, *where) -> list[tuple[Family, list]]:
+    """Families matching `where`, by code, each with its (FamilyMember, Person) rows in the
+    order they joined (a family with no member yet has an empty list): one query, however
+    many families a large region's page shows."""
     rows = session.exec(
         select(Family, FamilyMember, Person)
-        .join(FamilyMember, FamilyMember.family_id == Family.id)
-        .join(Person, Person.id == FamilyMember.person_id)
-        .where(Family.region == region, Family.status == "published")
-        .order_by(Family.code, FamilyMember.id)
+        .outerjoin(FamilyMember, FamilyMember.family_id == Family.id)
+        .outerjoin(Person, Person.id == FamilyMember.person_id)
+        .where(*where)
+        .order_by(Family.code, Family.id, FamilyMember.id)
     ).all()
     grouped: dict[int, tuple[Family, list]] = {}
     for family, member, person in rows:
-        grouped.setdefault(family.id, (family, []))[1].append((member, person))
+        members = grouped.setdefault(family.id, (family, []))[1]
+        if member is not None:
+            members.append((member, person))
     return list(grouped.values())
+
+
+def published_families(session: Session, region: str) -> list[tuple[Family, list]]:
+    """Published families of `region` with (FamilyMember, Person) rows, by family code."""
+    return [(f, members) for f, members in families_with_members(
+        session, Family.region == region, Family.status == "published") if members]
 
 
 def members_of(session: Session, family_id: int) -> list[tuple[FamilyMember, Person]]:

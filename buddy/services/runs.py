@@ -29,6 +29,7 @@ from buddy.models import (
 from buddy.services import NotFound, ServiceError, audit, indicators
 from buddy.services.cohorts import (
     ambassador_cohort,
+    families_with_members,
     family_cohort,
     key,
     locked_entry,
@@ -315,9 +316,7 @@ def failure_words(error: str | None, people: dict[str, Person]) -> str:
 
 def draft_families(session: Session, run: MatchRun) -> list[tuple[Family, list]]:
     """The run's families (draft, or published by it) with their (member, person) rows."""
-    families = session.exec(select(Family).where(Family.run_id == run.id)
-                            .order_by(Family.code)).all()
-    return [(f, members_of(session, f.id)) for f in families]
+    return families_with_members(session, Family.run_id == run.id)
 
 
 def draft_pairs(session: Session, run: MatchRun) -> list[tuple[AmbassadorPair, Person, Person]]:
@@ -391,34 +390,32 @@ def _result_families(session: Session, run: MatchRun) -> list[tuple[Family, list
     if run.status != "published":
         return own
     codes = {entry["family"] for entry in run.cohort.get("locked", [])} - {f.code for f, _ in own}
-    running = session.exec(select(Family).where(
-        Family.region == run.region, Family.code.in_(sorted(codes) or [""]),
-        Family.status.in_(["published", "ended"])).order_by(Family.code)).all()
-    return own + [(f, members_of(session, f.id)) for f in running]
+    return own + families_with_members(
+        session, Family.region == run.region, Family.code.in_(sorted(codes) or [""]),
+        Family.status.in_(["published", "ended"]))
 
 
 def family_origins(session: Session, run: MatchRun) -> dict:
     """Where the run's families come from, for its page: those it makes, the running families
-    it adds newcomers to (with who joins), and how many running families it keeps as they are.
+    it adds people to (newcomers, and buddies where a family has room: who joins, as what),
+    and how many running families it keeps as they are.
     """
     own = draft_families(session, run)
-    running = {f.code: {m.person_id for m, _ in members}
-               for f, members in published_families(session, run.region)}
-    joined: dict[str, list[Person]] = {}
+    published = published_families(session, run.region)
+    running = {f.code: {m.person_id for m, _ in members} for f, members in published}
+    joined: dict[str, list[tuple[Person, str]]] = {}
     if run.status == "published":
         made = [f.code for f, _ in own]
-        recorded = run.result.get("joined", {})
-        ids = [i for people in recorded.values() for i in people]
-        people = {p.id: p for p in session.exec(select(Person).where(
-            Person.id.in_(ids or [-1]))).all()}
-        joined = {code: [people[i] for i in people_ids if i in people]
-                  for code, people_ids in recorded.items()}
+        places = {(f.code, m.person_id): (p, m.place) for f, members in published
+                  for m, p in members}
+        joined = {code: [places[code, i] for i in ids if (code, i) in places]
+                  for code, ids in run.result.get("joined", {}).items()}
     else:
         made = [f.code for f, members in own if f.code not in running and members]
         for family, members in own:
             if family.code in running:
-                new = [p for m, p in members if m.place == "newcomer"
-                       and m.person_id not in running[family.code]]
+                new = [(p, m.place) for m, p in members
+                       if m.person_id not in running[family.code]]
                 if new:
                     joined[family.code] = new
     given = {entry["family"] for entry in run.cohort.get("locked", [])}
@@ -580,8 +577,7 @@ def _publish_families(session: Session, run: MatchRun, now, cadence) -> None:
                 if member.person_id not in have:
                     member.family_id = existing.id
                     session.add(member)
-                    if member.place == "newcomer":
-                        joined.setdefault(existing.code, []).append(member.person_id)
+                    joined.setdefault(existing.code, []).append(member.person_id)
             session.flush()
             session.delete(family)
             session.flush()
