@@ -98,8 +98,10 @@ def register_blueprints(app: Flask) -> None:
         lead,
         main,
         programme,
+        results,
         runs,
         signup,
+        surveys,
     )
 
     # Before any route is added: every <int:...> in a URL is then an id the database can hold.
@@ -118,6 +120,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(programme.bp)  # /volunteer/..., /available/..., /account/volunteer
     app.register_blueprint(invitations.bp)  # /lead/invitations/..., /invited/<token>
     app.register_blueprint(guides.bp)  # /welcome/..., /lead/guide..., /admin/guide...
+    app.register_blueprint(surveys.bp, url_prefix="/surveys")
+    app.register_blueprint(results.bp)  # /lead/results, /lead/outcomes/..., /admin/results
 
 
 def register_template_helpers(app: Flask) -> None:

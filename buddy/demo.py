@@ -19,6 +19,7 @@ from phonenumbers import timezone as phone_timezones
 from sqlmodel import Session
 
 from buddy import clock, intakes, passwords, reference
+from buddy import surveys as survey_config
 from buddy.messaging import cadence
 from buddy.messaging.models import SENT, CheckIn, Flag, Message
 from buddy.models import (
@@ -32,6 +33,8 @@ from buddy.models import (
     MatchRun,
     Person,
     StageMove,
+    SurveyAnswer,
+    SurveyRequest,
     User,
     VolunteerConfirmation,
     utcnow,
@@ -104,6 +107,8 @@ def real_accounts(session: Session) -> int:
 
 def clear(session: Session) -> None:
     """Delete every demo account and every match (demo databases hold nothing else)."""
+    for table in (SurveyAnswer, SurveyRequest):
+        session.execute(sa.delete(table))
     for table in (AmbassadorPair, AvoidPair, FamilyAnswer, Family, MatchRun, StageMove,
                   VolunteerConfirmation, GuideVersion):
         session.execute(sa.delete(table))
@@ -248,6 +253,7 @@ def load(*, session: Session, seed: int, password: str) -> dict[str, int]:
         person.phone_verified_at = person.created_at
         if person.sensitive_consent_at is not None:
             person.sensitive_consent_at = person.created_at
+    counts["survey answers"] = _survey_answers(session, rng, people, now)
     _guides(session, now)
     session.add(AuditEvent(action="demo_loaded", detail={"seed": seed, **counts}))
     session.commit()
@@ -525,6 +531,116 @@ def _six_months(session: Session, rng: random.Random, family: Family,
     family.status, family.locked = "ended", False
     family.ended_at, family.end_reason = _at(ended_on, 7), reason
     return True
+
+
+# Who answers each survey (the evaluation's forms: most answer at the start, fewer later).
+SURVEY_RATES = {"hello": 0.60, "eight_weeks": 0.45, "six_months": 0.35}
+# Of those who start, some stop halfway: their answers so far are kept.
+SURVEY_PARTIAL = 0.1
+# Answers lean positive, not uniformly: weights for scale points 1 to 5, and for each
+# choice's options in their order in config/surveys.toml (the rest share what is left).
+SCALE_WEIGHTS = (4, 9, 24, 38, 25)
+CHOICE_LEAN = 0.45
+SURVEY_TEXTS = ("It helped a lot to have someone to ask about the portfolio.",
+                "We met for coffee twice; I would like more practical tips.",
+                "Finding housing was the hardest part.",
+                "My buddy was busy, so the anchor helped instead.",
+                "Please start the family earlier, before we arrive.")
+
+
+def _survey_answers(session: Session, rng: random.Random, people: list[Person],
+                    now: datetime) -> int:
+    """Survey requests and answers as buddy daily and the members would have left them:
+    hello at sign-up, eight weeks and six months for the families of earlier intakes.
+    Returns how many answers."""
+    today = clock.today()
+    asked: list[tuple[Person, str, str, int | None, str, datetime]] = []
+    by_id = {p.id: p for p in people}
+    for p in people:
+        if p.role == "newcomer" and p.intake:
+            sent = p.created_at + timedelta(days=1)
+            if sent < now:
+                asked.append((p, "hello", p.intake, None, "newcomer", sent))
+    session.flush()
+    # Every family in a demo database is demo data (clear deletes the rest).
+    family_answers = {(a.family_id, a.person_id): a.answer
+                      for a in session.exec(sa.select(FamilyAnswer)).scalars()}
+    families = list(session.exec(sa.select(Family).order_by(Family.id)).scalars())
+    members: dict[int, list[tuple[Person, str]]] = {}
+    for m in session.exec(sa.select(FamilyMember).order_by(FamilyMember.id)).scalars():
+        if m.person_id in by_id:
+            members.setdefault(m.family_id, []).append((by_id[m.person_id], m.place))
+    for family in families:
+        places = members.get(family.id, [])
+        arrivals = [p.arrival_date for p, place in places
+                    if place == "newcomer" and p.arrival_date]
+        if not arrivals:
+            continue
+        eight = min(arrivals) + timedelta(days=survey_config.surveys()["eight_weeks"].days)
+        question = endings.question_of(family, places)
+        for person, place in places:
+            audience = "newcomer" if place == "newcomer" else "volunteer"
+            if eight <= today:
+                asked.append((person, "eight_weeks", family.intake, family.id, audience,
+                              _at(eight)))
+            if question.asked_on <= today:
+                asked.append((person, "six_months", family.intake, family.id, audience,
+                              _at(question.asked_on)))
+    settings = survey_config.asking()
+    given: list[tuple[SurveyRequest, SurveyAnswer]] = []
+    seen: set[tuple[int, str, str]] = set()
+    for person, key, intake, family_id, audience, sent in asked:
+        if (person.id, key, intake) in seen:
+            continue  # a volunteer in two families of one intake is asked once
+        seen.add((person.id, key, intake))
+        survey = survey_config.surveys()[key]
+        questions = list(survey.questions_for(audience))
+        carry_on = family_answers.get((family_id, person.id))
+        if key == "six_months":
+            # The carry-on question is the family's: asked only of those who answered it
+            # (the survey is how most did), with the same answer.
+            questions = [q for q in questions if not q.records or carry_on is not None]
+        request = SurveyRequest(person_id=person.id, survey=key, edition=survey.edition,
+                                intake=intake, region=person.region, family_id=family_id,
+                                audience=audience, created_at=sent, sent_at=sent)
+        answering = rng.random() < SURVEY_RATES[key] and person.status != "withdrawn"
+        # The reminders buddy daily has sent by now; asking stopped for those not active.
+        elapsed = (today - sent.astimezone(clock.ENGLAND).date()).days
+        request.reminders_sent = min(settings.reminders, elapsed // settings.reminder_days)
+        if person.status != "active":
+            request.stopped_at, request.stop_reason = sent + timedelta(days=2), "left"
+        if not answering:
+            session.add(request)
+            continue
+        when = min(now, sent + timedelta(hours=rng.randint(2, 24 * 6)))
+        upto = len(questions)
+        if rng.random() < SURVEY_PARTIAL:
+            upto = rng.randint(1, max(1, len(questions) - 1))
+        request.started_at = when
+        request.answered_at = when if upto == len(questions) else None
+        session.add(request)
+        for question in questions[:upto]:
+            if question.records:
+                value = carry_on
+            elif question.kind == "scale":
+                value = rng.choices(survey_config.SCALE, weights=SCALE_WEIGHTS)[0]
+            elif question.kind == "choice":
+                options = question.options
+                rest = (1 - CHOICE_LEAN) / max(1, len(options) - 1)
+                value = rng.choices([o.key for o in options],
+                                    weights=[CHOICE_LEAN] + [rest] * (len(options) - 1))[0]
+            else:
+                value = rng.choice(SURVEY_TEXTS) if rng.random() < 0.3 else ""
+            given.append((request, SurveyAnswer(
+                question=question.key, kind=question.kind, wording=question.text,
+                answer=value, answer_words=question.words_for(value) if value else "(no answer)",
+                answered_at=when)))
+    # One flush for every request's id, then the answers (a flush each took seconds).
+    session.flush()
+    for request, answer in given:
+        answer.request_id = request.id
+    session.add_all(answer for _, answer in given)
+    return len(given)
 
 
 def _stage_moves(session: Session, members: list[Person], today: date) -> int:

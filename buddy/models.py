@@ -485,3 +485,114 @@ class GuideVersion(SQLModel, table=True):
     written_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     # The version a rollback copied; None for a text written here.
     restored_from: int | None = None
+
+
+class SurveyRequest(SQLModel, table=True):
+    """One person asked one survey (config/surveys.toml) for one intake (services/surveys.py).
+
+    Unique on person, survey and intake: nobody is asked the same survey twice. Answers are
+    the person's own: never shown to the members of their family.
+    """
+
+    __tablename__ = "survey_requests"
+    __table_args__ = (
+        sa.UniqueConstraint("person_id", "survey", "intake", name="uq_survey_request"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey(
+            "people.id", ondelete="CASCADE", name="fk_survey_requests_person_id_people"),
+            nullable=False, index=True)
+    )
+    survey: str = Field(max_length=30, index=True)  # a survey's key: hello | eight_weeks | ...
+    edition: str = Field(max_length=10)  # the questions' edition asked, e.g. "2026-27"
+    intake: str = Field(max_length=7, index=True)
+    region: str = Field(max_length=40, index=True)  # the person's region when asked
+    # The family the survey is about (eight weeks, six months); None for the hello survey.
+    family_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey(
+            "families.id", ondelete="SET NULL", name="fk_survey_requests_family_id_families"),
+            index=True),
+    )
+    audience: str = Field(max_length=12)  # newcomer | volunteer: which questions apply
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    # When the message asking it went out (the outbox's send), and the reminders after it.
+    sent_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    reminders_sent: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # The first answer saved, and the moment the last question was answered.
+    started_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    answered_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    # Set when asking stopped without an answer: STOP, the person left, or the survey closed.
+    stopped_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    stop_reason: str | None = Field(default=None, max_length=20)  # stop | left | closed
+
+
+class SurveyAnswer(SQLModel, table=True):
+    """One answer to one question of a survey request, with the wording it was given to."""
+
+    __tablename__ = "survey_answers"
+    __table_args__ = (
+        sa.UniqueConstraint("request_id", "question", name="uq_survey_answer"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey(
+            "survey_requests.id", ondelete="CASCADE",
+            name="fk_survey_answers_request_id_survey_requests"),
+            nullable=False, index=True)
+    )
+    question: str = Field(max_length=40)  # the question's key in config/surveys.toml
+    kind: str = Field(max_length=10)  # choice | scale | text
+    # The question as it was asked: a later edition may word it differently.
+    wording: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    # An option's key ("carry_on"), a scale point ("4") or the text typed.
+    answer: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    # The answer's words as shown ("Carry on together", "4 - quite confident"); the text itself.
+    answer_words: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    answered_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class Outcome(SQLModel, table=True):
+    """One training outcome of a person (an ARCP outcome, an exam, an extension) from a lead's
+    upload (buddy/services/outcomes.py). Shown only as counts of 5 or more; deleted with the
+    person (cascade) and when retention anonymises them."""
+
+    __tablename__ = "outcomes"
+    # The same outcome on the same day is one row: a list uploaded twice adds nothing.
+    __table_args__ = (sa.UniqueConstraint("person_id", "outcome", "on", name="uq_outcome"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey(
+            "people.id", ondelete="CASCADE", name="fk_outcomes_person_id_people"),
+            nullable=False, index=True)
+    )
+    region: str = Field(max_length=40, index=True)  # the region whose lead uploaded it
+    outcome: str = Field(max_length=30)  # a key of config/outcomes.toml
+    on: date
+    uploaded_by: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey(
+            "users.id", ondelete="SET NULL", name="fk_outcomes_uploaded_by_users")),
+    )
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class OutcomeUpload(SQLModel, table=True):
+    """An outcomes CSV kept between its preview and the lead's confirm (as TraineeUpload)."""
+
+    __tablename__ = "outcome_uploads"
+
+    id: str = Field(primary_key=True, max_length=32)
+    user_id: int = Field(
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey(
+            "users.id", ondelete="CASCADE", name="fk_outcome_uploads_user_id_users"),
+            nullable=False, index=True)
+    )
+    region: str = Field(max_length=40)
+    filename: str = Field(max_length=200)
+    content: str = Field(sa_column=sa.Column(sa.Text, nullable=False))  # the decoded text
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())

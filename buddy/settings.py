@@ -100,6 +100,7 @@ def load_settings(
     if not secret:
         # Development and tests only: a per-process key means sessions end on restart.
         settings["BUDDY_SECRET_KEY"] = os.urandom(32).hex()
+    _analytics_key(settings, production=env == "production")
     if not settings["BUDDY_DATABASE_URL"]:
         settings["BUDDY_DATABASE_URL"] = f"sqlite:///{ROOT / 'instance' / 'buddy.sqlite3'}"
     return settings
@@ -189,6 +190,22 @@ def _check_production(settings: dict[str, object]) -> None:
             f"BUDDY_ARGON2_MEMORY_KIB={memory} with BUDDY_ARGON2_TIME_COST={passes} is weaker "
             f"than OWASP's argon2id minimum: in production use at least {choices} passes"
         )
+
+
+def _analytics_key(settings: dict[str, object], *, production: bool) -> None:
+    """BUDDY_ANALYTICS_KEY keys the pseudonyms of the analysts' file (services/analysts.py):
+    required and strong in production, where it must stay the same so that a person keeps
+    their code from one download to the next; random per process in development and test."""
+    key = str(settings.get("BUDDY_ANALYTICS_KEY") or "").strip()
+    if production and (key.lower() in PLACEHOLDER_SECRETS or len(key) < 32
+                       or secret_bits(key) < SECRET_KEY_MIN_BITS
+                       or key == str(settings.get("BUDDY_SECRET_KEY") or "").strip()):
+        raise ConfigError(
+            "BUDDY_ANALYTICS_KEY is missing, too weak or the same as BUDDY_SECRET_KEY. It "
+            "keys the codes that stand for people in the analysts' file. Set it once in the "
+            "environment to a value made by " + GOOD_SECRET + ", and keep it: a new key gives "
+            "everyone a new code")
+    settings["BUDDY_ANALYTICS_KEY"] = key or os.urandom(32).hex()
 
 
 def _check_clock(settings: dict[str, object], *, production: bool) -> None:

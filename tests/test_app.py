@@ -199,6 +199,7 @@ PRODUCTION = {
     "BUDDY_CHANNELS": "email",
     "BUDDY_SMTP_HOST": "smtp.example.nhs.uk",
     "BUDDY_MAIL_FROM": "buddy@example.nhs.uk",
+    "BUDDY_ANALYTICS_KEY": "Zr8qLw2Nc5Xv0Ty7Bm4Hd9Kf1Gs6Jp3Ue-_aWiRoQxEtY",
 }
 
 

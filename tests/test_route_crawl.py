@@ -10,7 +10,7 @@ import pytest
 
 from buddy.messaging.models import Flag
 from buddy.models import Family, VolunteerConfirmation
-from buddy.services import guides, invitations, runs
+from buddy.services import guides, invitations, outcomes, runs
 from tests.factories import login
 
 REGION = "wessex"
@@ -59,6 +59,14 @@ ACCESS = {
     "invitations.index": "staff", "invitations.upload": "staff", "invitations.sample": "staff",
     "invitations.preview": "staff", "invitations.confirm": "staff",
     "invitations.landing": "token", "invitations.start": "token", "invitations.decline": "token",
+    # Surveys: one person's signed link (the account page makes a fresh one).
+    "surveys.start": "token", "surveys.question": "token", "surveys.done": "token",
+    # Survey results and outcomes: the region's lead (and the admin); every region and the
+    # analysts' file: the admin only.
+    "results.region_page": "staff", "results.region_csv": "staff", "results.definitions": "staff",
+    "results.outcomes_page": "staff", "results.outcomes_upload": "staff",
+    "results.outcomes_preview": "staff", "results.outcomes_confirm": "staff",
+    "results.national_page": "admin", "results.analysts_csv": "admin",
 }
 
 
@@ -95,11 +103,16 @@ def build_world(app, session, factory) -> dict:
         upload = invitations.upload(session, lead=lead, region=REGION, role="newcomer",
                                     filename="list.csv",
                                     data=b"Name,Email,Start date\nSam,sam@example.org,4/8/2027\n")
+    with app.app_context():
+        outcome_upload = outcomes.upload(
+            session, lead=lead, region=REGION, filename="outcomes.csv",
+            data=b"Email,Outcome,Date\nmember@example.org,ARCP 1,30/06/2026\n")
     return {"person_id": pending.id, "run_id": run.id, "flag_id": flag.id,
             "family_id": family.id,
             "lead_id": lead.id, "message_id": 1, "reply_id": 1, "filename": "app.css",
             "role": "buddy", "name": "people", "token": "not-a-real-token", "page": "name",
-            "region": REGION, "version_id": guide.id, "upload_id": upload.id}
+            "region": REGION, "version_id": guide.id, "upload_id": upload.id,
+            "outcome_upload_id": outcome_upload.id, "key": "help_with"}
 
 
 def url_for_rule(rule, world) -> str:
@@ -123,7 +136,7 @@ def clients(app):
 
 def expected_get(access: str, who: str, rule: str) -> set[int]:
     # A trainee list upload is its lead's (and the admin's) only, like a region's record.
-    region_specific = "<int:" in rule or "<upload_id>" in rule
+    region_specific = "<int:" in rule or "<upload_id>" in rule or "<outcome_upload_id>" in rule
     if access == "public":
         return {200, 302}
     if access == "token":

@@ -263,3 +263,27 @@ def test_never_together_undo_and_another_regions_lead(app, lead_client, session,
     lead_client.post(f"/lead/runs/{run.id}/never-together/remove", data={"pair_id": pair.id})
     session.expire_all()
     assert session.exec(select(AvoidPair)).all() == []
+
+
+def test_person_page_shows_a_newcomers_hello_answers(lead_client, edit_world, app, session,
+                                                      factory):
+    from buddy.services import surveys
+
+    run, newcomer = edit_world["run"], edit_world["people"]["N6"]
+    with app.app_context():
+        request = surveys.ensure_request(session, person=newcomer, survey="hello",
+                                         intake=surveys.hello_intake(newcomer), family_id=None,
+                                         audience="newcomer")
+        session.commit()
+        surveys.answer(session, request=request, question_key="help_with", value="living")
+        surveys.answer(session, request=request, question_key="anything_else",
+                       value="I arrive with two children.")
+    page = lead_client.get(f"/lead/runs/{run.id}/people/{newcomer.id}").get_data(as_text=True)
+    assert "Their hello survey" in page
+    assert "Living in the area: housing, schools, transport" in page
+    assert "I arrive with two children." in page  # free text: the region's own lead only
+    admin = factory.staff("admin", region=None)
+    with app.app_context():
+        seen = surveys.hello_for(session, viewer=admin, person=newcomer)
+    assert seen == [("What would you most like help with in your first weeks?",
+                     "Living in the area: housing, schools, transport")]

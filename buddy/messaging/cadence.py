@@ -38,12 +38,13 @@ from buddy.settings import CONFIG_DIR, enabled_channels
 # confirmations) is left alone by a reconcile.
 CADENCE_KINDS = (
     "what_to_expect", "ambassador_intro", "family_intro", "checkin", "buddy_nudge",
-    "close_continue",
+    "close_continue", "survey",
 )
 # Kinds the daily jobs queue (services/training_year.py, services/confirmations.py): not
 # planned here, so a reconcile leaves them alone, but re-checked before sending like those
 # (active, sending window, opt-out, confirmed email).
-DAILY_KINDS = ("volunteer_invite", "availability_ask", "availability_reminder")
+DAILY_KINDS = ("volunteer_invite", "availability_ask", "availability_reminder",
+               "survey_reminder")
 # Kinds that tell a person of a decision about them (`volunteer_decided`). Sent whatever
 # their status (a declined volunteer is told so; one who left is not), and otherwise
 # re-checked like the kinds above: sending window, opt-out, confirmed email, and by email
@@ -233,6 +234,67 @@ def pre_arrival_plans(person: Person, now: datetime) -> list[Plan]:
                  expires_at=arrival)]
 
 
+def minutes_words(n: int) -> str:
+    """"1 minute", "2 minutes": how long a survey takes, in a message."""
+    return "1 minute" if n == 1 else f"{n} minutes"
+
+
+def hello_plans(person: Person, now: datetime) -> list[Plan]:
+    """The hello survey (config/surveys.toml), the day after a newcomer joins.
+
+    Its message and link last link_days after joining, and no longer than 4 weeks after
+    arrival: it is about starting. A moment long past is not queued.
+    """
+    from buddy import surveys as config
+    from buddy.services import surveys
+
+    survey = config.at("signup")
+    if survey is None or person.role != "newcomer" or "newcomer" not in survey.audience:
+        return []
+    c = cadence_for(person.region)
+    joined = (person.created_at or now).astimezone(zone(person.timezone)).date()
+    due = local_moment(joined + timedelta(days=1), c.send_time, person.timezone)
+    last = joined + timedelta(days=config.asking().link_days)
+    if person.arrival_date is not None:
+        last = min(last, person.arrival_date + timedelta(days=28))
+    expires = local_moment(last, time(0), person.timezone)
+    if expires <= now:
+        return []
+    intake = surveys.hello_intake(person)
+    ask = surveys.Ask(person_id=person.id, survey=survey.key, intake=intake, family_id=None,
+                      audience="newcomer", until=last)
+    return [Plan("survey", surveys.subject(survey.key, intake), due, "survey_hello",
+                 {"time": minutes_words(survey.minutes), "link": surveys.link(ask)},
+                 expires_at=expires)]
+
+
+def eight_week_plans(recipient: Person, place: str, family: Family,
+                     members: list[tuple[Person, str]], arrival: date | None,
+                     now: datetime) -> list[Plan]:
+    """The eight-week survey, `days` after the newcomer's arrival (for a volunteer, the
+    family's first newcomer's): once per person and intake."""
+    from buddy import surveys as config
+    from buddy.services import surveys
+
+    survey = config.at("eight_weeks")
+    audience = surveys.audience_of(place)
+    if survey is None or arrival is None or audience not in survey.audience:
+        return []
+    c = cadence_for(family.region)
+    day = arrival + timedelta(days=survey.days)
+    due = local_moment(day, c.send_time, recipient.timezone)
+    expires = due + timedelta(days=config.asking().reminder_days)
+    if expires <= now:
+        return []
+    intake = surveys.family_intake(family, members, recipient)
+    ask = surveys.Ask(person_id=recipient.id, survey=survey.key, intake=intake,
+                      family_id=family.id, audience=audience,
+                      until=day + timedelta(days=config.asking().link_days))
+    return [Plan("survey", surveys.subject(survey.key, intake), due, "survey_eight_weeks",
+                 {"time": minutes_words(survey.minutes), "link": surveys.link(ask)},
+                 expires_at=expires)]
+
+
 def ambassador_plans(
     recipient: Person, ambassador: Person, newcomer: Person, now: datetime, *,
     require_notice: bool = True,
@@ -297,7 +359,10 @@ def family_plans(
                 dated("checkin", f"day:{days}", "checkin",
                       recipient.arrival_date + timedelta(days=days), c.checkin_expire_days,
                       {"when": _after(days, ago=False)})
-        return plans + close_question_plans(family, members, now, tz)
+        plans += eight_week_plans(recipient, place, family, members, recipient.arrival_date,
+                                  now)
+        return plans + close_question_plans(family, members, now, tz, recipient=recipient,
+                                            place=place)
 
     due = min((intro_due(n) for n in newcomers), default=published)
     plans.append(Plan("family_intro", f"family:{family.id}", due, "family_intro_volunteer",
@@ -307,18 +372,25 @@ def family_plans(
             dated("buddy_nudge", f"newcomer:{newcomer.id}:day:{days}", "buddy_nudge",
                   newcomer.arrival_date + timedelta(days=days), c.checkin_expire_days,
                   {"newcomer": newcomer.full_name, "when": _after(days, ago=True)})
-    return plans + close_question_plans(family, members, now, tz)
+    plans += eight_week_plans(recipient, place, family, members,
+                              min((n.arrival_date for n in newcomers), default=None), now)
+    return plans + close_question_plans(family, members, now, tz, recipient=recipient,
+                                        place=place)
 
 
 def close_question_plans(family: Family, members: list[tuple[Person, str]], now: datetime,
-                         tz: str | None = None) -> list[Plan]:
+                         tz: str | None = None, *, recipient: Person | None = None,
+                         place: str | None = None) -> list[Plan]:
     """The six-month question, once per family: every member is asked on the family's question
     day (last newcomer's arrival + close_days) whether to carry on or finish.
 
-    Not asked once decided (carrying on): services/endings.py decides when it closes.
+    Not asked once decided (carrying on): services/endings.py decides when it closes. Its
+    link is the recipient's own six-month survey (config/surveys.toml), whose first question
+    is this one; without a recipient, the family page.
     """
     # Imported here: endings re-plans members through this module when a family ends.
-    from buddy.services import endings
+    from buddy import surveys as config
+    from buddy.services import endings, surveys
 
     if family.carry_on_until is not None or family.status != "published":
         return []
@@ -329,8 +401,17 @@ def close_question_plans(family: Family, members: list[tuple[Person, str]], now:
     if expires <= now:  # a question long closed is not queued only to expire
         return []
     until = endings.carry_on_limit(family.region, question.asked_on)
+    link = public_url("family.show")
+    survey = config.at("six_months")
+    if survey is not None and recipient is not None and place is not None and (
+            surveys.audience_of(place) in survey.audience):
+        intake = surveys.family_intake(family, members, recipient)
+        link = surveys.link(surveys.Ask(
+            person_id=recipient.id, survey=survey.key, intake=intake, family_id=family.id,
+            audience=surveys.audience_of(place),
+            until=question.closes_on + timedelta(days=config.asking().link_days)))
     return [Plan("close_continue", f"family:{family.id}", due, "close_continue",
-                 {"until": _long_date(until), "link": public_url("family.show")},
+                 {"until": _long_date(until), "link": link},
                  expires_at=expires)]
 
 
@@ -521,7 +602,8 @@ def plans_for(session: Session, person: Person, now: datetime) -> list[Plan]:
         select(Message.kind, Message.subject)
         .where(Message.user_id == person.user_id, Message.kind == "ambassador_intro")
     ).all())
-    plans = pre_arrival_plans(person, now)
+    plans = pre_arrival_plans(person, now) + _unanswered(session, person,
+                                                         hello_plans(person, now))
     for pair in _published_pairs(session, person):
         ambassador, newcomer = session.get(Person, pair.ambassador_id), session.get(
             Person, pair.newcomer_id)
@@ -535,6 +617,17 @@ def plans_for(session: Session, person: Person, now: datetime) -> list[Plan]:
     return plans
 
 
+def _unanswered(session: Session, person: Person, plans: list[Plan]) -> list[Plan]:
+    """`plans` without the surveys the person has already answered (from the account page)."""
+    from buddy.models import SurveyRequest
+
+    if not plans:
+        return plans
+    done = set(session.exec(select(SurveyRequest.survey).where(
+        SurveyRequest.person_id == person.id, SurveyRequest.answered_at.is_not(None))).all())
+    return [p for p in plans if p.kind != "survey" or p.subject.partition(":")[0] not in done]
+
+
 def reconcile(session: Session, person: Person, now: datetime | None = None) -> None:
     """Bring `person`'s pending cadence messages in line with their current details."""
     _apply(session, person, plans_for(session, person, now or utcnow()), reconcile=True)
@@ -545,7 +638,10 @@ def reconcile(session: Session, person: Person, now: datetime | None = None) -> 
 def person_joined(session: Session, person: Person) -> None:
     """At sign-up: the email confirmation and, for a newcomer, "what to expect"."""
     queue_email_confirmation(session, person)
-    _apply(session, person, pre_arrival_plans(person, utcnow()), reconcile=False)
+    now = utcnow()
+    session.flush()  # the person's id, for the hello survey's link
+    _apply(session, person, pre_arrival_plans(person, now) + hello_plans(person, now),
+           reconcile=False)
 
 
 def ambassador_paired(session: Session, ambassador: Person, newcomer: Person) -> None:

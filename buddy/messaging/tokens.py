@@ -19,13 +19,17 @@ EMAIL_CHANGE = "buddy.email-change"
 # A person on a region's trainee list, invited to join (buddy/services/invitations.py).
 INVITATION = "buddy.invitation"
 INVITATION_DAYS = 60
+# One person's one survey (buddy/services/surveys.py): the link carries its own last day
+# (link_days after the message is due); this outer limit only stops a very old link.
+SURVEY = "buddy.survey"
+SURVEY_OUTER_DAYS = 400
 _MAX_DAYS_SETTING = {CONFIRM: "BUDDY_CONFIRM_LINK_DAYS", CHECKIN: "BUDDY_CHECKIN_LINK_DAYS"}
 # Lifetimes of links with no setting: an invitation to volunteer stays open two months; an
 # availability question is asked 70 days before its intake and may be answered until it starts.
 # A new email address is confirmed within a day: the request was made signed in, just now.
 # An invitation link works for two months after it was sent (each reminder sends a new one).
 _FIXED_DAYS = {VOLUNTEER: 60, AVAILABILITY: 75, EMAIL_CHANGE: 1,
-               INVITATION: INVITATION_DAYS}
+               INVITATION: INVITATION_DAYS, SURVEY: SURVEY_OUTER_DAYS}
 # A family answer link is refused once the family's question has closed (services/endings.py);
 # this outer limit only stops a very old link from being read at all.
 FAMILY_LINK_DAYS = 90

@@ -92,6 +92,8 @@ ACTIONS = {
     "invitation_declined": "Said no to an invitation to join (link or STOP)",
     "guide_saved": "Saved a new version of a welcome guide",
     "guide_restored": "Restored an earlier version of a welcome guide",
+    "outcomes_uploaded": "Uploaded training outcomes (shown only as counts of 5 or more)",
+    "analysts_file_downloaded": "Downloaded the analysts' file of an intake (no names)",
 }
 # Keys of `detail` that hold the ids of people (one id or a list of ids) and of staff.
 PERSON_KEYS = ("people", "person_a", "person_b", "other_person", "replaced_owner",

@@ -18,8 +18,10 @@ from buddy.services import (
     confirmations,
     endings,
     invitations,
+    outcomes,
     retention,
     signup_drafts,
+    surveys,
     training_year,
 )
 
@@ -32,8 +34,10 @@ STEPS: tuple[tuple[str, Callable[..., dict[str, int]]], ...] = (
     ("stage moves and invitations to volunteer", training_year.daily),
     ("volunteer confirmations", confirmations.daily),
     ("invitations: reminders, expiry and deletion", invitations.daily),
+    ("surveys: who was asked, stops and reminders", surveys.daily),
     ("retention", retention.daily),
     ("sign-up drafts", signup_drafts.daily),
+    ("outcome uploads left unconfirmed", outcomes.daily),
 )
 
 

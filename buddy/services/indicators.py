@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
@@ -30,6 +30,10 @@ CHECK_IN_DAYS = (7, 28, 56, 91)
 ENGAGED_FROM_DAY = 56
 UPCOMING_DAYS = 60
 SMALL = 5  # cells below this are shown as "<5" outside their region
+SUPPRESSED = "<5"
+# Shown for a count of 5 or more hidden so that a count below 5 cannot be worked out from
+# a total: it says nothing about its size.
+HIDDEN = "hidden"
 
 PIPELINE = ("signed_up", "matched", "arrived", "first_check_in_answered", "engaged_8_weeks")
 # The figures that belong to an intake: the national time series shows these.
@@ -112,10 +116,14 @@ def _answered_ids(region: str, days: tuple[int, ...]):
         .distinct().subquery())
 
 
-def _pipeline(region: str, today: date, intake, step: int):
+def _pipeline(region: str, today: date, intake, step: int, count: bool = True):
     """The newcomers at `step` of PIPELINE (0: signed up): each step is the step before with
-    one more condition, so a step never counts more newcomers than the one above it."""
+    one more condition, so a step never counts more newcomers than the one above it.
+
+    Their number as a scalar subquery, or (`count` False) a select of their ids."""
     query = _newcomers(region, intake)
+    if not count:
+        query = query.with_only_columns(Person.id)
     if step >= 1:
         # Joined, not "IN": on a database without planner statistics PostgreSQL ran the IN
         # as a nested loop, 5 times slower (measured).
@@ -129,7 +137,13 @@ def _pipeline(region: str, today: date, intake, step: int):
     if step >= 4:
         later = _answered_ids(region, (56, 91))
         query = query.join(later, later.c.person_id == Person.id)
-    return query.scalar_subquery()
+    return query.scalar_subquery() if count else query
+
+
+def people_at(figure: str, region: str, today: date, intake: str | None = None):
+    """The newcomers a PIPELINE figure counts, as a select of ids (the same definition:
+    outcomes and the analysts' file read "engaged at 8 weeks" from here)."""
+    return _pipeline(region, today, intake, PIPELINE.index(figure), count=False)
 
 
 def matched(region: str, today: date, intake=None):
@@ -339,25 +353,100 @@ def summary(session: Session, region: str, today: date, intake: str | None = Non
 
 def suppress(value: int) -> int | str:
     """Small numbers are hidden outside their region so that no one can be identified."""
-    return "<5" if value < SMALL else value
+    return SUPPRESSED if value < SMALL else value
+
+
+def protect(values: Mapping[Hashable, int], groups: Iterable[tuple[Hashable, list]] = (),
+            *, zeros: bool = True, hidden: Iterable[Hashable] = (),
+            hide_only: Iterable[Hashable] | None = None) -> dict[Hashable, int | str]:
+    """The figures as shown: below SMALL "<5", and more hidden ("hidden") until no count
+    below SMALL can be worked out from what is shown.
+
+    `groups` are (total, members): the figure `total` is the sum of the figures `members`.
+    With `zeros` False a 0 may be worked out: right for counts of people by region, where
+    "no one in this region" says nothing about anyone; not for answers, where the zeros
+    beside a total say what everyone answered. `hidden`: figures hidden already (as another
+    page shows them); `hide_only`: the only figures that may be hidden more (a national
+    table hides its all-regions figures, since each region's own page shows the region's).
+    """
+    groups = [(total, list(members)) for total, members in groups]
+    primary = {k for k, v in values.items() if v < SMALL}
+    extra = set(hidden) - primary
+    hidden = primary | extra
+    guarded = primary if zeros else {k for k in primary if values[k]}
+    allowed = set(values) if hide_only is None else set(hide_only)
+    while (leak := _leak(values, groups, primary, guarded, hidden)) is not None:
+        total, members = leak
+        candidates = [k for k in members if k not in hidden and k in allowed] or (
+            [total] if total not in hidden and total in allowed else [])
+        if not candidates:
+            # Every figure of the group is hidden already: widen to the groups it touches.
+            touched = {total, *members}
+            candidates = [k for t, ms in groups if touched & {t, *ms}
+                          for k in (t, *ms) if k not in hidden and k in allowed]
+        if not candidates:
+            break
+        hidden.add(min(candidates, key=lambda k: values[k]))
+    return {k: SUPPRESSED if k in primary else HIDDEN if k in hidden else v
+            for k, v in values.items()}
+
+
+def _leak(values, groups, primary, guarded, hidden):
+    """A group through which a count of `guarded` (some of `primary`, the counts below
+    SMALL) can be worked out, or None."""
+    known = {k for k in values if k not in hidden}
+    # A group with one unknown figure gives it away, and what it gives may open another.
+    changed = True
+    while changed:
+        changed = False
+        for total, members in groups:
+            unknown = [k for k in (total, *members) if k not in known]
+            if len(unknown) == 1:
+                known.add(unknown[0])
+                changed = True
+    for total, members in groups:
+        if guarded & known & {total, *members}:
+            return total, members
+        unknown = [k for k in members if k not in known]
+        if total in known and unknown and all(k in primary for k in unknown) \
+                and guarded & set(unknown):
+            # Each is 0 to 4: a hidden sum of 0 (or of 4 each) says what every one is.
+            rest = values[total] - sum(values[k] for k in members if k in known)
+            if rest in (0, (SMALL - 1) * len(unknown)):
+                return total, members
+    return None
 
 
 def national(session: Session, regions: list[str], today: date,
              intake: str | None = None) -> dict[str, dict]:
-    """The indicators of every region (for `intake`, when given), small numbers suppressed."""
-    return {region: {k: suppress(v) for k, v in summary(session, region, today, intake).items()}
-            for region in regions}
+    """The indicators of every region (for `intake`, when given), small numbers suppressed;
+    for INTAKE_FIGURES, also no region's "<5" can be worked out from series()' total."""
+    return _national(session, regions, today, intake)[0]
+
+
+def _national(session: Session, regions: list[str], today: date, intake: str | None
+              ) -> tuple[dict[str, dict], dict[str, int | str]]:
+    """(every region's row, all regions' INTAKE_FIGURES), protected together: the national
+    page shows both, and the total less the other regions would say a hidden region's."""
+    rows = {region: summary(session, region, today, intake) for region in regions}
+    shown = {region: {k: suppress(v) for k, v in row.items()} for region, row in rows.items()}
+    totals = {}
+    for figure in INTAKE_FIGURES:
+        values = {region: rows[region][figure] for region in regions}
+        values[None] = sum(values.values())
+        seen = protect(values, [(None, list(regions))], zeros=False)
+        for region in regions:
+            shown[region][figure] = seen[region]
+        totals[figure] = seen[None]
+    return shown, totals
 
 
 def series(session: Session, regions: list[str], today: date, intake_list: list[str]
            ) -> dict[str, dict[str, int | str]]:
     """The national time series: for each intake, INTAKE_FIGURES summed over `regions`,
-    small numbers suppressed (totals below 5 could still point at someone)."""
-    out = {}
-    for intake in intake_list:
-        rows = [summary(session, region, today, intake) for region in regions]
-        out[intake] = {k: suppress(sum(row[k] for row in rows)) for k in INTAKE_FIGURES}
-    return out
+    small numbers suppressed (totals below 5 could still point at someone), hidden with the
+    regions' figures of national() so that no region's can be worked out."""
+    return {intake: _national(session, regions, today, intake)[1] for intake in intake_list}
 
 
 def intake_choices(today: date, region: str | None = None, count: int = 4) -> list[str]:

@@ -21,7 +21,8 @@ Anonymised means: the fields in PERSON_FIELDS and the login's email, name and pa
 replaced, free text about them is removed wherever it is (their messages, replies, flags,
 audit details, others' messages, match runs' inputs and reasons), pending messages are
 cancelled, and every session ends. Their role, region, scheme, stage, intake, arrival date,
-status, family places and check-in answers stay, so every count stays the same.
+status, family places and check-in answers stay, so every count stays the same; training
+outcomes (services/outcomes.py) are deleted.
 Account deletion (accounts.delete_account) removes the same traces through forget_traces.
 """
 
@@ -51,6 +52,7 @@ from buddy.models import (
     FamilyMember,
     LoginThrottle,
     MatchRun,
+    Outcome,
     Person,
     User,
 )
@@ -200,6 +202,8 @@ def _blank_own_rows(session: Session, person: Person, user: User, now: datetime)
     session.execute(sa.update(AmbassadorPair).where(AmbassadorPair.newcomer_id == person.id)
                     .values(reasons=[]))
     session.execute(sa.delete(PhoneCode).where(PhoneCode.person_id == person.id))
+    # Training outcomes (services/outcomes.py) say how one person progressed: they go.
+    session.execute(sa.delete(Outcome).where(Outcome.person_id == person.id))
     # "Never together" marks say something about two people and only serve future runs.
     session.execute(sa.delete(AvoidPair).where(sa.or_(AvoidPair.person_a == person.id,
                                                       AvoidPair.person_b == person.id)))

@@ -136,7 +136,7 @@ class Preview:
                       key=lambda s: s.row)
 
 
-def decode(data: bytes) -> tuple[str, str]:
+def decode(data: bytes, *, what: str = "your trainee list") -> tuple[str, str]:
     """The file's text and the encoding it was read as.
 
     UTF-8 is tried strictly first (with or without a byte-order mark): Windows-1252 reads any
@@ -146,7 +146,7 @@ def decode(data: bytes) -> tuple[str, str]:
     :raises BadFile: when the file is empty or neither encoding reads it.
     """
     if not data.strip():
-        raise BadFile("The file is empty. Choose the CSV file of your trainee list.")
+        raise BadFile(f"The file is empty. Choose the CSV file of {what}.")
     if data.startswith(b"\xef\xbb\xbf"):
         data, bom = data[3:], True
     else:
@@ -166,6 +166,11 @@ def decode(data: bytes) -> tuple[str, str]:
     except UnicodeDecodeError:
         raise BadFile("The file is not a text file we can read. Save it from your spreadsheet "
                       "as \"CSV UTF-8\".") from None
+
+
+def header_key(header: str) -> str:
+    """A header as compared: letters and digits only, lower-cased ("E-mail" -> "email")."""
+    return _key(header)
 
 
 def _key(header: str) -> str:
@@ -217,20 +222,22 @@ def _scheme(region: str, value: str) -> str | None:
     return None
 
 
-def read(data: bytes, *, region: str, role: str = "newcomer") -> TraineeList:
-    """Every row of the file `data`, good or with what to fix, for `region`.
+def table(data: bytes, *, what: str = "your trainee list") -> tuple[
+        list[str], list[tuple[int, list[str]]], str, str]:
+    """A CSV file's header, its non-empty rows with their row numbers as the spreadsheet
+    shows them (the header is row 1 when it is the first line), the encoding and separator.
 
-    A start date is needed for newcomers (it decides their intake); volunteers may have none.
+    The one reader of uploaded CSV files: trainee lists here, outcomes (services/outcomes.py).
 
     :raises BadFile: when the file as a whole cannot be read.
     """
-    text, encoding = decode(data)
+    text, encoding = decode(data, what=what)
     lines = text.splitlines()
     first = next((line for line in lines if line.strip()), "")
     delimiter = _delimiter(first)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    out = TraineeList(encoding=encoding, delimiter=delimiter)
     header: list[str] | None = None
+    rows: list[tuple[int, list[str]]] = []
     row_number = 0
     try:
         for record in reader:
@@ -238,16 +245,29 @@ def read(data: bytes, *, region: str, role: str = "newcomer") -> TraineeList:
             if header is None:
                 if any(cell.strip() for cell in record):
                     header = [cell.strip() for cell in record]
-                    columns = _columns(header, role=role, out=out)
                 continue
-            if not any(cell.strip() for cell in record):
-                continue
-            _row(record, row_number, columns, region=region, role=role, out=out)
+            if any(cell.strip() for cell in record):
+                rows.append((row_number, record))
     except csv.Error as exc:
         raise BadFile(f"Row {row_number} cannot be read ({exc}). Check its quotation marks, "
                       "or save the file again from your spreadsheet.") from None
     if header is None:
-        raise BadFile("The file is empty. Choose the CSV file of your trainee list.")
+        raise BadFile(f"The file is empty. Choose the CSV file of {what}.")
+    return header, rows, encoding, delimiter
+
+
+def read(data: bytes, *, region: str, role: str = "newcomer") -> TraineeList:
+    """Every row of the file `data`, good or with what to fix, for `region`.
+
+    A start date is needed for newcomers (it decides their intake); volunteers may have none.
+
+    :raises BadFile: when the file as a whole cannot be read.
+    """
+    header, records, encoding, delimiter = table(data)
+    out = TraineeList(encoding=encoding, delimiter=delimiter)
+    columns = _columns(header, role=role, out=out)
+    for row_number, record in records:
+        _row(record, row_number, columns, region=region, role=role, out=out)
     if not out.rows and not out.problems:
         raise BadFile("The file has a header row but no trainees under it.")
     _mark_duplicates(out)

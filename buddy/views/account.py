@@ -6,6 +6,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_login import current_user, login_required, logout_user
 
 from buddy import clock, reference
+from buddy import surveys as survey_config
 from buddy.auth import role_required
 from buddy.db import get_session
 from buddy.forms import (
@@ -25,6 +26,7 @@ from buddy.services import (
     my_data,
     people,
     phone_verification,
+    surveys,
 )
 
 bp = Blueprint("account", __name__)
@@ -33,9 +35,14 @@ bp = Blueprint("account", __name__)
 @bp.get("/")
 @role_required("member")
 def index():
-    person = people.person_of(get_session(), current_user.row)
+    session = get_session()
+    person = people.person_of(session, current_user.row)
     return render_template("account/index.html", person=person, form=ActionForm(),
-                           reference=reference)
+                           reference=reference,
+                           # Each with a fresh signed link: it opens that survey only.
+                           waiting=[(r, surveys.fresh_token(r))
+                                    for r in surveys.waiting_for(session, person=person)],
+                           survey_titles={k: s.title for k, s in survey_config.surveys().items()})
 
 
 @bp.route("/edit", methods=["GET", "POST"])

@@ -11,7 +11,7 @@ from buddy import clock, intakes, jobs, reference
 from buddy.auth import role_required
 from buddy.db import get_session
 from buddy.messaging import cadence
-from buddy.services import NotFound, ServiceError, audit, cohorts, edits, runs
+from buddy.services import NotFound, ServiceError, audit, cohorts, edits, runs, surveys
 from buddy.services.cohorts import published_families
 from buddy.text import parse_int
 from buddy.views import form_id, requested_region
@@ -131,7 +131,9 @@ def person(run_id: int, person_id: int):
         return render_template("runs/person.html", run=run, options=None,
                                refusal=exc.errors[""], reference=reference)
     return render_template("runs/person.html", run=run, options=options, refusal=None,
-                           reference=reference, label=edits.label, room_words=edits.room_words)
+                           reference=reference, label=edits.label, room_words=edits.room_words,
+                           hello=surveys.hello_for(get_session(), viewer=current_user.row,
+                                                   person=options.person))
 
 
 @bp.post("/<int:run_id>/move")

@@ -25,7 +25,7 @@ def test_sign_up_queues_confirmation_and_what_to_expect_in_local_time(session, f
     queued = {k: m for k, m in keyed(session, person).items() if m.status == "pending"}
     assert set(queued) == {("email", "email_confirm", f"email:newcomer{person.full_name.split()[1]}"
                                                       "@example.org"),
-                           ("sms", "what_to_expect", "arrival")}
+                           ("sms", "what_to_expect", "arrival"), ("sms", "survey", "hello")}
     expect = queued["sms", "what_to_expect", "arrival"]
     # 14 July 2027, 10:00 in Kolkata (UTC+5:30), stored in UTC; expires on arrival day.
     assert expect.due_at == datetime(2027, 7, 14, 4, 30, tzinfo=UTC)
@@ -62,7 +62,12 @@ def test_family_publication_queues_the_whole_cadence(app, session, factory):
     # The buddy is in London: 10:00 BST on 11 August is 09:00 UTC.
     assert min(m.due_at for m in nudges) == datetime(2027, 8, 11, 9, 0, tzinfo=UTC)
     assert {m.kind for m in rows(session, person_id=anchor.id)} == {
-        "email_confirm", "family_intro", "buddy_nudge", "close_continue"}
+        "email_confirm", "family_intro", "buddy_nudge", "survey", "close_continue"}
+    # The eight-week survey, the day after the 8-week check-in, for newcomer and volunteers.
+    for person in (newcomer, anchor, buddy):
+        [survey] = [m for m in rows(session, person_id=person.id)
+                    if m.kind == "survey" and m.subject == "eight_weeks:2027-08"]
+        assert survey.due_at.date() == date(2027, 9, 30)
 
 
 def test_family_published_twice_queues_nothing_twice(app, session, factory):

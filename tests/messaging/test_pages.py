@@ -64,6 +64,7 @@ PRODUCTION = {
     "BUDDY_SMTP_HOST": "smtp.example.org", "BUDDY_MAIL_FROM": "buddy@example.org",
     "TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "9f1c07e4b2a85d3e6c0f47a91b2d8e53",
     "TWILIO_FROM_NUMBER": "+15005550006", "TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886",
+    "BUDDY_ANALYTICS_KEY": "Zr8qLw2Nc5Xv0Ty7Bm4Hd9Kf1Gs6Jp3Ue-_aWiRoQxEtY",
 }
 
 

@@ -102,6 +102,8 @@ def sample_values(recipient) -> dict:
         "next_step": "Start a match run to find them a family.",
         # An invitation from a trainee list (buddy/services/invitations.py).
         "guide": "https://buddy.example.nhs.uk/welcome/thames-valley",
+        # Surveys (buddy/services/surveys.py).
+        "time": "2 minutes", "survey": "Six months of your buddy family",
     }
 
 

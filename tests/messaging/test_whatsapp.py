@@ -259,8 +259,9 @@ def test_production_refuses_placeholder_template_sids(tmp_path):
     with pytest.raises(ConfigError, match="placeholder content SIDs: ambassador_intro"):
         load_settings(environ={}, overrides=config)
     real = tmp_path / "whatsapp.toml"
+    # Each placeholder (HX, 28 zeros, its own 4 digits) becomes a SID of the same shape.
     real.write_text((CONFIG_DIR / "whatsapp.toml").read_text().replace(
-        "HX0000000000000000000000000000000", "HX5c1e9a7b3d2f4e6a8b0c1d2e3f4a5b6"))
+        "HX" + "0" * 28, "HX5c1e9a7b3d2f4e6a8b0c1d2e3f4a"))
     loaded = load_settings(environ={}, overrides={**config, "BUDDY_WHATSAPP_TEMPLATES": str(real)})
     assert loaded["BUDDY_WHATSAPP_TEMPLATES"] == str(real)
     # Without WhatsApp no template is needed.
