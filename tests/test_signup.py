@@ -580,3 +580,22 @@ def test_the_time_zone_page_comes_with_the_mobile_numbers_zone_chosen(client, se
     assert client.post("/join/step/time-zone", data={"timezone": "Asia/Manila"}).status_code \
         == 302
     assert draft_of(session).answers["timezone"] == "Asia/Manila"
+
+
+@pytest.mark.parametrize(("phone", "country", "zone", "shown"), [
+    ("+91 98765 43210", "AF", "Asia/Kolkata", "+91 98765 43210 (India)"),
+    ("98765 43210", "IN", "Asia/Kolkata", "+91 98765 43210 (India)"),
+    ("07911 123456", "", "Europe/London", "+44 7911 123456 (United Kingdom)"),
+])
+def test_check_your_answers_shows_the_number_and_its_own_country(client, session, phone,
+                                                                 country, zone, shown):
+    """The country beside a number is the number's own: a "+91" number is India's whatever
+    country was chosen beside it, and a UK mobile is not Guernsey's."""
+    form = newcomer_form(phone=phone, phone_country=country, channel="sms", timezone=zone)
+    open_page(client, "/join/newcomer", form, "ambassador")  # answers every page before it
+    response = client.post("/join/step/ambassador", data=form)
+    location = response.headers["Location"]
+    while location != "/join/check":
+        location = client.post(location, data=form).headers["Location"]
+    page = html.unescape(re.sub(r"\s+", " ", client.get("/join/check").get_data(as_text=True)))
+    assert shown in page

@@ -8,12 +8,13 @@ creates the account through accounts.sign_up, the one place a member is made.
 
 from __future__ import annotations
 
+import phonenumbers
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from flask import session as flask_session
 from flask_login import current_user, login_user
 from werkzeug.datastructures import MultiDict
 
-from buddy import reference, timezones
+from buddy import phones, reference, timezones
 from buddy.auth import LoginUser
 from buddy.db import get_session
 from buddy.forms import SignupForm, apply_errors
@@ -203,6 +204,22 @@ def question(page: str):
         title=TITLES[draft.role])
 
 
+def _mobile_words(raw: str | None, country: str | None) -> str:
+    """The mobile as the person will be texted at, with the country the number belongs to
+    (a "+91" number is India's whatever country was chosen beside it)."""
+    if not raw:
+        return ""
+    try:
+        number = phones.parse_mobile(raw, country)
+    except ValueError:
+        return raw
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    # By the country code: the library files some UK mobiles (07911) under Guernsey.
+    where = phonenumbers.region_code_for_country_code(number.country_code)
+    return f"{phones.display(e164)} ({reference.countries().get(where, where)})" if where \
+        else phones.display(e164)
+
+
 def _words(form: SignupForm, draft: SignupDraft, page: str) -> str:
     """One answer as the check page shows it."""
     def chosen(field) -> str:
@@ -216,8 +233,7 @@ def _words(form: SignupForm, draft: SignupDraft, page: str) -> str:
     if page == "email":
         return draft.email
     if page == "mobile":
-        country = chosen(f.phone_country)
-        return f"{f.phone.data} ({country})" if f.phone.data and country else f.phone.data or ""
+        return _mobile_words(f.phone.data, f.phone_country.data)
     if page == "time-zone":
         return timezones.label(f.timezone.data) if timezones.is_zone(f.timezone.data) else ""
     if page == "share":
