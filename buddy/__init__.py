@@ -126,7 +126,7 @@ def register_blueprints(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     from buddy import phones, reference, timezones
-    from buddy.services.runs import readable
+    from buddy.services.cohorts import readable
 
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.globals.update(options=options.options, checkbox_items=options.checkbox_items)

@@ -178,7 +178,8 @@ def match(region: str, intake: str | None, time_limit: float, publish_now: bool)
     from buddy import intakes
     from buddy.db import get_session
     from buddy.models import User
-    from buddy.services import ServiceError, cohorts, runs
+    from buddy.services import ServiceError, cohorts, drafts, publishing, review, runs
+    from buddy.statuses import RunStatus
 
     intake = _region_and_intake(region, intake)
     session = get_session()
@@ -197,10 +198,10 @@ def match(region: str, intake: str | None, time_limit: float, publish_now: bool)
         click.echo(f"No volunteer has confirmed for {intakes.label(intake)} yet: nobody who "
                    "did not confirm is put in a new family.", err=True)
     run = runs.execute_run(session, run.id)
-    if run.status == "failed":
+    if run.status == RunStatus.FAILED:
         raise click.ClickException(f"run {run.id} failed: {run.error}")
-    review = runs.review(session, run)
-    metrics = review["metrics"]
+    summary = review.summary(session, run)
+    metrics = summary["metrics"]
     result = run.result
     click.echo(f"Run {run.id} for {region}, {intakes.label(intake)}: {result['status']}, "
                f"objective {result['objective']}, bound {result['bound']}, "
@@ -208,13 +209,13 @@ def match(region: str, intake: str | None, time_limit: float, publish_now: bool)
     click.echo("Metrics: " + ", ".join(
         f"{k} {metrics[k]}" for k in ("coverage", "language", "interest", "scheme", "country",
                                       "three_stages", "hospital", "size_spread", "families")))
-    for family, members in runs.draft_families(session, run):
+    for family, members in drafts.draft_families(session, run):
         click.echo(f"  {family.code}: " + ", ".join(f"{p.full_name} ({m.place})"
                                                    for m, p in members))
-    for person, reason in review["unmatched"]:
+    for person, reason in summary["unmatched"]:
         click.echo(f"  unmatched: {person.full_name if person else '?'}: {reason}")
     if publish_now:
-        runs.publish(session, lead=actor, run_id=run.id)
+        publishing.publish(session, lead=actor, run_id=run.id)
         click.echo(f"Published run {run.id}.")
 
 

@@ -21,7 +21,7 @@ from sqlmodel import Session
 from buddy import clock, intakes, passwords, reference
 from buddy import surveys as survey_config
 from buddy.messaging import cadence
-from buddy.messaging.models import SENT, CheckIn, Flag, Message
+from buddy.messaging.models import CheckIn, Flag, Message
 from buddy.models import (
     AmbassadorPair,
     AuditEvent,
@@ -41,7 +41,8 @@ from buddy.models import (
 )
 from buddy.services import ServiceError, confirmations, endings, guides, training_year
 from buddy.settings import CONFIG_DIR
-from buddy.states import PersonStatus, is_matchable
+from buddy.states import is_matchable
+from buddy.statuses import FamilyStatus, FlagStatus, MessageStatus, PersonStatus
 from matching import synthetic
 
 DEMO_DOMAIN = "example.org"
@@ -217,7 +218,7 @@ def load(*, session: Session, seed: int, password: str) -> dict[str, int]:
                 "can_anchor", p["stage"] in ("ST3", "qualified")
                 and p.get("setting") == "primary")),
             gmc_number=f"{rng.randrange(10**6, 10**7):07d}" if p["role"] != "newcomer" else None,
-            status=status.value,
+            status=status,
             approved_region=approved_region,
             contact_consent_at=now,
             # Demo addresses (example.org) count as confirmed, so demo emails are not held;
@@ -403,7 +404,7 @@ def _alumnus(rng: random.Random, p: Person, intake: str, region: str, *, pending
     p.capacity = rng.choice([1, 1, 2])
     p.wants_ambassador = False
     p.gmc_number = f"{rng.randrange(10**6, 10**7):07d}"
-    p.status = (PersonStatus.PENDING if pending else PersonStatus.ACTIVE).value
+    p.status = PersonStatus.PENDING if pending else PersonStatus.ACTIVE
     p.approved_region = None if pending else region
     p.updated_at = now - timedelta(days=rng.uniform(0.1, 20))
 
@@ -444,8 +445,9 @@ def _families(session: Session, rng: random.Random, region: str, intake: str,
             continue
         group_of = [p for p in group_of if p not in group]
         number += 1
-        family = Family(code=f"{region}-{number:03d}", region=region, status="published",
-                        published_at=published, intake=intake, created_at=published)
+        family = Family(code=f"{region}-{number:03d}", region=region,
+                        status=FamilyStatus.PUBLISHED, published_at=published, intake=intake,
+                        created_at=published)
         session.add(family)
         session.flush()
         places = [(anchor, "anchor")] + [(p, "newcomer") for p in group]
@@ -477,8 +479,9 @@ def _introduced(session: Session, family: Family, places: list[tuple[Person, str
             user_id=person.user_id, person_id=person.id, region=person.region,
             channel=person.channel, kind="family_intro", subject=f"family:{family.id}",
             to_address=emails[person.user_id] if person.channel == "email" else person.phone,
-            title=title, body=title, due_at=published, timezone=person.timezone, status=SENT,
-            sent_at=published, created_at=published, updated_at=published))
+            title=title, body=title, due_at=published, timezone=person.timezone,
+            status=MessageStatus.SENT, sent_at=published, created_at=published,
+            updated_at=published))
 
 
 def _six_months(session: Session, rng: random.Random, family: Family,
@@ -528,7 +531,7 @@ def _six_months(session: Session, rng: random.Random, family: Family,
             family.carry_on_until = limit
             return False
         reason, ended_on = endings.YEAR_END, limit
-    family.status, family.locked = "ended", False
+    family.status, family.locked = FamilyStatus.ENDED, False
     family.ended_at, family.end_reason = _at(ended_on, 7), reason
     return True
 
@@ -603,11 +606,11 @@ def _survey_answers(session: Session, rng: random.Random, people: list[Person],
         request = SurveyRequest(person_id=person.id, survey=key, edition=survey.edition,
                                 intake=intake, region=person.region, family_id=family_id,
                                 audience=audience, created_at=sent, sent_at=sent)
-        answering = rng.random() < SURVEY_RATES[key] and person.status != "withdrawn"
+        answering = rng.random() < SURVEY_RATES[key] and person.status != PersonStatus.WITHDRAWN
         # The reminders buddy daily has sent by now; asking stopped for those not active.
         elapsed = (today - sent.astimezone(clock.ENGLAND).date()).days
         request.reminders_sent = min(settings.reminders, elapsed // settings.reminder_days)
-        if person.status != "active":
+        if person.status != PersonStatus.ACTIVE:
             request.stopped_at, request.stop_reason = sent + timedelta(days=2), "left"
         if not answering:
             session.add(request)
@@ -670,7 +673,7 @@ def _invitations(session: Session, members: list[Person], today: date) -> None:
     newcomers of earlier intakes who may volunteer: buddy daily has nobody left to invite."""
     running = set(session.exec(
         sa.select(FamilyMember.person_id).join(Family, Family.id == FamilyMember.family_id)
-        .where(Family.status == "published", Family.region == members[0].region)).all())
+        .where(Family.status == FamilyStatus.PUBLISHED, Family.region == members[0].region)).all())
     emails = None
     for p in members:
         first = training_year.first_move(p) if p.role == "newcomer" else None
@@ -688,7 +691,7 @@ def _invitations(session: Session, members: list[Person], today: date) -> None:
             user_id=p.user_id, person_id=p.id, region=p.region, channel=p.channel,
             kind=training_year.INVITE_KIND, subject=training_year.INVITE_SUBJECT,
             to_address=emails[p.user_id] if p.channel == "email" else p.phone, title=title,
-            body=title, due_at=sent, timezone=p.timezone, status=SENT, sent_at=sent,
+            body=title, due_at=sent, timezone=p.timezone, status=MessageStatus.SENT, sent_at=sent,
             created_at=sent, updated_at=sent))
 
 
@@ -734,8 +737,8 @@ def _confirmations(session: Session, rng: random.Random, members: list[Person], 
                 user_id=p.user_id, person_id=p.id, region=p.region, channel=p.channel,
                 kind=kind, subject=confirmations.subject(intake),
                 to_address=emails[p.user_id] if p.channel == "email" else p.phone,
-                title=title, body=title, due_at=sent, timezone=p.timezone, status=SENT,
-                sent_at=sent, created_at=sent, updated_at=sent))
+                title=title, body=title, due_at=sent, timezone=p.timezone,
+                status=MessageStatus.SENT, sent_at=sent, created_at=sent, updated_at=sent))
     return yes
 
 
@@ -757,8 +760,8 @@ def _check_ins(session: Session, rng: random.Random, person: Person, now) -> Non
         if answer == "call" or unclear:
             # Older flags have mostly been dealt with; recent ones wait in the queue.
             age = (now - sent).days
-            status = "open" if age < 20 or rng.random() < 0.15 else rng.choice(
-                ["contacted", "resolved"])
+            status = FlagStatus.OPEN if age < 20 or rng.random() < 0.15 else rng.choice(
+                [FlagStatus.CONTACTED, FlagStatus.RESOLVED])
             session.add(Flag(person_id=person.id, region=person.region,
                              reason="asked_for_call" if answer == "call" else "unclear_reply",
                              text="2" if answer == "call" else "when is induction??",

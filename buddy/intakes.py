@@ -11,12 +11,11 @@ next one (`next_intake`); a changed arrival date moves them to the intake of the
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
 
-from buddy.settings import CONFIG_DIR
+from buddy.settings import CONFIG_DIR, read_toml
 
 INTAKE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -38,8 +37,7 @@ class Programme:
 
 @cache
 def _config() -> dict:
-    with open(CONFIG_DIR / "programme.toml", "rb") as fh:
-        return tomllib.load(fh)
+    return read_toml(CONFIG_DIR / "programme.toml")
 
 
 @cache

@@ -47,6 +47,7 @@ def run_match(run_id: int) -> int:
     from buddy import create_app, logs
     from buddy.db import get_session
     from buddy.services import NotFound, runs
+    from buddy.statuses import RunStatus
 
     app = create_app()
     logs.setup_process(app.config)
@@ -65,7 +66,7 @@ def run_match(run_id: int) -> int:
     log.info("match_run", extra={
         "run_id": run_id, "region": run.region, "kind": run.kind, "status": run.status,
         "ms": round((time.perf_counter() - started) * 1000)})
-    return 0 if run.status == "draft" else 3
+    return 0 if run.status == RunStatus.DRAFT else 3
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from sqlmodel import Field, SQLModel
 
 from buddy import clock
 from buddy.dbtypes import UTCDateTime
+from buddy.statuses import FamilyStatus, InvitationStatus, PairStatus, PersonStatus, RunStatus
 
 
 def utcnow() -> datetime:
@@ -97,8 +98,7 @@ class Person(PersonBase, table=True):
             sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), unique=True, nullable=False
         )
     )
-    # pending (volunteer awaiting approval) | active | declined | paused | withdrawn
-    status: str = Field(default="active", max_length=12, index=True)
+    status: str = Field(default=PersonStatus.ACTIVE, max_length=12, index=True)
     contact_consent_at: datetime = Field(sa_column=_utc_column())
     sensitive_consent_at: datetime | None = Field(
         default=None, sa_column=_utc_column(nullable=True)
@@ -189,8 +189,7 @@ class MatchRun(SQLModel, table=True):
     region: str = Field(max_length=40, index=True)
     kind: str = Field(max_length=12)  # families | ambassadors
     intake: str | None = Field(default=None, max_length=7)  # families: the intake matched
-    # queued | running | draft | published | discarded | failed
-    status: str = Field(default="queued", max_length=12, index=True)
+    status: str = Field(default=RunStatus.QUEUED, max_length=12, index=True)
     time_limit_s: float = 30.0
     seed: int = 0
     started_by: int | None = Field(
@@ -221,7 +220,7 @@ class Family(SQLModel, table=True):
         sa_column=sa.Column(sa.Integer, sa.ForeignKey("match_runs.id", ondelete="SET NULL"),
                             index=True),
     )
-    status: str = Field(default="draft", max_length=12, index=True)  # draft | published | ended
+    status: str = Field(default=FamilyStatus.DRAFT, max_length=12, index=True)
     locked: bool = False
     # The intake whose newcomers the family was made for.
     intake: str | None = Field(default=None, max_length=7, index=True)
@@ -278,7 +277,7 @@ class AmbassadorPair(SQLModel, table=True):
                             nullable=False, index=True)
     )
     region: str = Field(max_length=40, index=True)  # the newcomer's region
-    status: str = Field(default="draft", max_length=12)  # draft | published
+    status: str = Field(default=PairStatus.DRAFT, max_length=12)
     reasons: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     published_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
 
@@ -388,8 +387,7 @@ class Invitation(SQLModel, table=True):
     gmc_number: str | None = Field(default=None, max_length=7, index=True)
     scheme: str | None = Field(default=None, max_length=60)
     start_date: date | None = None
-    # invited | joined | declined | bounced | expired
-    status: str = Field(default="invited", max_length=12, index=True)
+    status: str = Field(default=InvitationStatus.INVITED, max_length=12, index=True)
     reminders_sent: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     next_reminder_on: date | None = Field(default=None, index=True)
     person_id: int | None = Field(

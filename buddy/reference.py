@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import tomllib
 import zoneinfo
 from dataclasses import dataclass
 from functools import cache
 
-from buddy.settings import CONFIG_DIR
+from buddy.settings import CONFIG_DIR, read_toml
 
 
 @dataclass(frozen=True)
@@ -17,15 +16,10 @@ class Region:
     schemes: dict[str, str]
 
 
-def _load(name: str) -> dict:
-    with open(CONFIG_DIR / name, "rb") as fh:
-        return tomllib.load(fh)
-
-
 @cache
 def regions() -> dict[str, Region]:
     """Regions by slug, in the order of config/regions.toml."""
-    data = _load("regions.toml")["regions"]
+    data = read_toml(CONFIG_DIR / "regions.toml")["regions"]
     return {
         slug: Region(slug=slug, name=r["name"], schemes=dict(r["schemes"]))
         for slug, r in data.items()
@@ -35,7 +29,7 @@ def regions() -> dict[str, Region]:
 @cache
 def languages() -> dict[str, str]:
     """ISO 639-1 code -> name, sorted by name."""
-    data = _load("languages.toml")["languages"]
+    data = read_toml(CONFIG_DIR / "languages.toml")["languages"]
     return dict(sorted(data.items(), key=lambda kv: kv[1]))
 
 
@@ -48,7 +42,7 @@ def language_codes_by_name() -> dict[str, str]:
 @cache
 def countries() -> dict[str, str]:
     """ISO 3166-1 alpha-2 code -> name, sorted by name."""
-    data = _load("countries.toml")["countries"]
+    data = read_toml(CONFIG_DIR / "countries.toml")["countries"]
     return dict(sorted(data.items(), key=lambda kv: kv[1]))
 
 
@@ -64,13 +58,13 @@ def country_phrase(code: str) -> str:
 @cache
 def interests() -> dict[str, str]:
     """Interest slug -> name, in config order."""
-    return dict(_load("interests.toml")["interests"])
+    return dict(read_toml(CONFIG_DIR / "interests.toml")["interests"])
 
 
 @cache
 def common_languages() -> list[str]:
     """Language codes offered as tick boxes, sorted by name."""
-    return sorted(_load("languages.toml")["common"], key=lambda c: languages()[c])
+    return sorted(read_toml(CONFIG_DIR / "languages.toml")["common"], key=lambda c: languages()[c])
 
 
 @cache

@@ -47,6 +47,12 @@ CHANNEL_SETTINGS = {
 }
 
 
+def read_toml(path: Path) -> dict:
+    """A TOML file (of the config folder), as read: callers cache what they keep."""
+    with open(path, "rb") as fh:
+        return tomllib.load(fh)
+
+
 class ConfigError(RuntimeError):
     """A setting is missing or unsafe; the message says which and how to fix it."""
 

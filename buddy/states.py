@@ -14,14 +14,7 @@ import sqlalchemy as sa
 
 from buddy.models import Person, User, utcnow
 from buddy.services import ServiceError
-
-
-class PersonStatus(StrEnum):
-    PENDING = "pending"  # a volunteer waiting for the region's DA lead
-    ACTIVE = "active"
-    DECLINED = "declined"
-    PAUSED = "paused"
-    WITHDRAWN = "withdrawn"
+from buddy.statuses import PersonStatus
 
 
 class Actor(StrEnum):
@@ -120,7 +113,7 @@ def is_matchable(person: Person) -> bool:
 def matchable():
     """SQL condition: `is_matchable` in a query."""
     # An anonymised newcomer keeps "active" for the figures but is never placed again.
-    return sa.and_(Person.status == PersonStatus.ACTIVE.value, Person.anonymised_at.is_(None),
+    return sa.and_(Person.status == PersonStatus.ACTIVE, Person.anonymised_at.is_(None),
                    sa.or_(Person.role == "newcomer", Person.approved_region == Person.region))
 
 
@@ -206,7 +199,7 @@ def apply(person: Person, action: Action | str, actor: Actor, *,
         person.decided_by = by.id if by is not None else None
     elif Action(action) == Action.DECLINE:
         person.decided_by = by.id if by is not None else None
-    person.status = new.value
+    person.status = new
     person.updated_at = utcnow()
     return new
 

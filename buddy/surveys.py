@@ -6,11 +6,10 @@ survey and question (tests/test_surveys.py loads the shipped file).
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 
-from buddy.settings import CONFIG_DIR
+from buddy.settings import CONFIG_DIR, read_toml
 
 KINDS = ("choice", "scale", "text")
 MOMENTS = ("signup", "eight_weeks", "six_months")
@@ -88,8 +87,7 @@ class Asking:
 
 @cache
 def _config() -> dict:
-    with open(CONFIG_DIR / "surveys.toml", "rb") as fh:
-        return tomllib.load(fh)
+    return read_toml(CONFIG_DIR / "surveys.toml")
 
 
 def _question(survey: str, raw: dict) -> Question:

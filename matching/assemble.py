@@ -29,7 +29,7 @@ def assign_newcomers(inst: RegionInstance, sets: dict[int, tuple[int, ...]]) -> 
             placed[a] = list(inst.locked[k].newcomers)
         room[a] = min(int(inst.cap[b]) for b in (a, *sets[a])) - len(placed[a])
     free = [n for n in range(len(inst.newcomers)) if inst.owner_n[n] < 0]
-    top = int(inst.wq[7]) + inst.w_scheme + 1
+    top = inst.most_newcomer_points + 1  # costs stay positive: top - points >= 1
     tails, heads, caps, costs, arcs = [], [], [], [], []
     source, sink = 0, 1
     n_node = {n: 2 + i for i, n in enumerate(free)}
@@ -157,9 +157,6 @@ def swap_buddies(inst: RegionInstance, families: list[Family]) -> list[Family]:
 def improve(inst: RegionInstance, families: list[Family], rounds: int = 3) -> list[Family]:
     """Alternate buddy moves (add, swap) and exact newcomer placement; keep the best seen."""
 
-    def key(fams):
-        return sum(len(f[2]) for f in fams), inst.solution_quality(fams)
-
     def replace(fams):
         used = {b for f in fams for b in (f[0], *f[1])}
         sets = {a: e for a, e, _ in fams} | {a: () for a in inst.anchors if a not in used}
@@ -167,12 +164,12 @@ def improve(inst: RegionInstance, families: list[Family], rounds: int = 3) -> li
 
     best = families
     for _ in range(rounds):
-        start = key(best)
+        start = inst.score(best)
         for step in (add_free_buddies, replace, swap_buddies, replace):
             cand = step(inst, best) if step is not replace else step(best)
-            if key(cand) > key(best):
+            if inst.score(cand) > inst.score(best):
                 best = cand
-        if key(best) <= start:
+        if inst.score(best) <= start:
             break
     return best
 

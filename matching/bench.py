@@ -11,7 +11,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from .config import family_settings
+from .config import FAMILY_WEIGHT_KEYS, family_settings
 from .greedy import greedy_region
 from .instance import RegionInstance
 from .schema import Cohort, load_cohort
@@ -19,16 +19,7 @@ from .solve import RegionOutcome, build_result, check_locked_regions, solve_fami
 from .synthetic import national_cohort, region_cohort
 from .validate import validate
 
-METRICS = (
-    "coverage",
-    "language",
-    "interest",
-    "scheme",
-    "country",
-    "three_stages",
-    "hospital",
-    "size_spread",
-)
+METRICS = ("coverage", *FAMILY_WEIGHT_KEYS)  # the result's metrics: coverage, then one per weight
 
 
 def greedy_families(cohort: Cohort) -> dict[str, Any]:
@@ -42,16 +33,8 @@ def greedy_families(cohort: Cohort) -> dict[str, Any]:
         sub = cohort.subset(region)
         inst = RegionInstance(sub, region, settings)
         fams = greedy_region(inst)
-        ids = [
-            (
-                inst.buddies[a].id,
-                tuple(inst.buddies[b].id for b in e),
-                tuple(inst.newcomers[n].id for n in ns),
-            )
-            for a, e, ns in fams
-        ]
-        q = inst.solution_quality(fams)
-        matched = sum(len(f[2]) for f in fams)
+        matched, q = inst.score(fams)
+        ids = [inst.ids(f) for f in fams]
         outcomes.append(
             RegionOutcome(region, ids, q, float(q), matched, 0, "feasible", time.monotonic() - t0)
         )

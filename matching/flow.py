@@ -61,6 +61,26 @@ def max_coverage(inst: RegionInstance) -> tuple[int, dict[int, int]]:
     return locked_count + int(solver.optimal_flow()), assignment
 
 
+def spread_lower_bound(inst: RegionInstance, coverage: int) -> int:
+    """Smallest size spread any result matching `coverage` newcomers can have.
+
+    A window [lo, hi] of family sizes is possible only if the max flow with anchor
+    capacities cut to hi (anchors below lo removed) still reaches the coverage.
+    """
+    if coverage == 0 or not inst.w_spread:
+        return 0
+    kmax = inst.settings.max_newcomers
+    for width in range(kmax):
+        for lo in range(1, kmax - width + 1):
+            hi = lo + width
+            window = inst.with_capacities(np.where(inst.cap >= lo, np.minimum(inst.cap, hi), 0))
+            if any(window.cap[a] == 0 for a in inst.locked_of_anchor):
+                continue
+            if max_coverage(window)[0] >= coverage:
+                return width
+    return kmax - 1
+
+
 def fair_selection(inst: RegionInstance, seed: int) -> set[int]:
     """Newcomers to match when not all can be: a maximum set, earliest arrival first.
 

@@ -6,6 +6,8 @@ sorted tuples so that every structure built from them is deterministic.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +16,7 @@ from .config import FamilySettings
 from .schema import Cohort, NoSolution, Person
 
 LANG, INTEREST, COUNTRY = 1, 2, 4
+SHARES_ALL = LANG | INTEREST | COUNTRY  # share mask: language, interest and country all shared
 ALL_STAGES = frozenset(("ST1", "ST2", "ST3"))
 
 Family = tuple[int, tuple[int, ...], tuple[int, ...]]  # anchor, extra buddies, newcomers
@@ -47,7 +50,11 @@ class LockedInRegion:
 
 
 class RegionInstance:
-    """The newcomers and buddies of one region, indexed, with pairwise tables."""
+    """The newcomers and buddies of one region, indexed, with pairwise tables.
+
+    Read-only once built: a step that needs another newcomer weight, eligibility or
+    capacities works on a derived copy (`priced`, `without`, `with_capacities`).
+    """
 
     def __init__(self, cohort: Cohort, region: str, settings: FamilySettings):
         self.region = region
@@ -126,13 +133,35 @@ class RegionInstance:
             for j in fam.buddies:
                 self.eligible[self.nb_avoid[:, j], fam.anchor] = False
         self.anchors = [a for a in range(nb) if self.can_anchor[a] and self._anchor_free(a)]
+        # The most quality points one newcomer can bring (sharing everything with the family,
+        # and the anchor's scheme) and one family can add (three stages, secondary care).
+        self.most_newcomer_points = int(self.wq[SHARES_ALL]) + self.w_scheme
+        self.most_family_points = self.w_three + self.w_hosp
         # Coverage first: one matched newcomer outweighs all quality points of the region.
-        per_newcomer = int(self.wq[7]) + self.w_scheme
-        self.max_quality = per_newcomer * nn + (self.w_three + self.w_hosp) * len(self.anchors) + 1
-        self.W = self.max_quality + self.w_spread * settings.max_newcomers
-        self.W_full = (
-            self.W
-        )  # column generation prices newcomers at other weights; this one is restored
+        self.W_lexicographic = (
+            int(self.quality_ceiling()) + 1 + self.w_spread * settings.max_newcomers
+        )
+        self.W = self.W_lexicographic  # of a matched newcomer in `value`; see `priced`
+
+    # -- derived instances: the same region with one thing changed --------------------------
+    def priced(self, weight: int) -> RegionInstance:
+        """This region with `weight` for a matched newcomer in `value` (column generation's)."""
+        out = copy.copy(self)
+        out.W = weight
+        return out
+
+    def without(self, newcomers: Iterable[int]) -> RegionInstance:
+        """This region with these newcomers eligible for no family (they wait)."""
+        out = copy.copy(self)
+        out.eligible = self.eligible.copy()
+        out.eligible[list(newcomers), :] = False
+        return out
+
+    def with_capacities(self, cap: np.ndarray) -> RegionInstance:
+        """This region with other buddy capacities (bounds try narrower family sizes)."""
+        out = copy.copy(self)
+        out.cap = cap
+        return out
 
     def _anchor_free(self, a: int) -> bool:
         """A buddy locked as an extra in some family cannot anchor another."""
@@ -237,6 +266,13 @@ class RegionInstance:
         """Objective value of a family in the master: coverage weight plus quality."""
         return self.W * len(fam[2]) + self.quality(fam)
 
+    def quality_ceiling(self) -> float:
+        """All quality points for every newcomer and family: a bound that holds for any result."""
+        return float(
+            len(self.newcomers) * self.most_newcomer_points
+            + len(self.anchors) * self.most_family_points
+        )
+
     def spread(self, families: list[Family]) -> int:
         sizes = [len(f[2]) for f in families]
         return max(sizes) - min(sizes) if sizes else 0
@@ -244,6 +280,24 @@ class RegionInstance:
     def solution_quality(self, families: list[Family]) -> int:
         """Quality of a whole region: family quality minus the size-spread penalty."""
         return sum(self.quality(f) for f in families) - self.w_spread * self.spread(families)
+
+    def score(self, families: list[Family]) -> tuple[int, int]:
+        """How results compare: matched newcomers first, then quality (spread included)."""
+        return sum(len(f[2]) for f in families), self.solution_quality(families)
+
+    def keeps_locked(self, families: list[Family]) -> bool:
+        """Whether every locked family is among `families` (each is fixed by its anchor)."""
+        anchors = {f[0] for f in families}
+        return all(a in anchors for a in self.locked_of_anchor)
+
+    def ids(self, fam: Family) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+        """A family by person ids: anchor, extra buddies, newcomers."""
+        a, extras, news = fam
+        return (
+            self.buddies[a].id,
+            tuple(self.buddies[b].id for b in extras),
+            tuple(self.newcomers[n].id for n in news),
+        )
 
     # -- rules on one family (the gate every column passes) -------------------------------
     def family_violations(self, fam: Family) -> list[str]:

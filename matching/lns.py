@@ -1,8 +1,8 @@
 """Large-neighbourhood search over buddy sets, after column generation.
 
-LP rounding fixes every family's buddy set at once and ends 1.5-2.5% below the LP on large
-regions. Here a few related anchors (10-20) at a time give up their families: their extra
-buddies and newcomers, with every newcomer nobody matched, are free again, and CP-SAT chooses
+LP rounding and the dives fix buddy sets from fractional LPs. Here a few related anchors at
+a time give up their families: their extra buddies and newcomers, with every newcomer nobody
+matched, are free again, and CP-SAT chooses
 each freed anchor's buddy set among its candidate sets (the current one, none, and the sets
 of its best generated columns) and places the free newcomers exactly. The rest of the region
 stays as it is. Coverage comes first (the neighbourhood never matches fewer newcomers), then
@@ -337,8 +337,8 @@ def solve_neighbourhood(
         model.Maximize(weight * sum(z.values()) + quality)
     _hint_current(model, inst, current, y, z, stage_terms, (spread, smin, smax))
     solver = cp_solver(max(0.05, time_limit_s), max(0.05, deterministic_limit), seed, workers)
-    # Full linearisation: with the default level the bound stayed 30-50% above the hinted
-    # solution after 1 s on 15-anchor neighbourhoods of north-west; with 2 they close in 0.6 s.
+    # Full linearisation: with the default level the bound of a large region's neighbourhood
+    # stays far above the hinted solution; with 2 the subproblems close within a step.
     solver.parameters.linearization_level = 2
     status = solver.Solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -371,7 +371,7 @@ def search(
 ) -> tuple[list[Family], LNSStats]:
     """Improve `families` neighbourhood by neighbourhood until max_steps, the deadline or target.
 
-    `sets` and `want_n` come from `candidate_sets` (computed while inst.W is the LP's weight).
+    `sets` and `want_n` come from `candidate_sets` (at the generation weight and final duals).
 
     Deterministic for a seed when it ends by max_steps, target or `patience` steps without
     improvement (each step has a deterministic CP-SAT limit); the wall clock is a safety net.
@@ -380,11 +380,8 @@ def search(
     stats = LNSStats()
     rng = random.Random(f"lns:{seed}")
 
-    def key(fams: list[Family]) -> tuple[int, int]:
-        return sum(len(f[2]) for f in fams), inst.solution_quality(fams)
-
     best = sorted(families)
-    best_key = key(best)
+    best_key = inst.score(best)
     since = 0  # steps since the last improvement
     for step in range(max_steps):
         left = deadline - time.monotonic()
@@ -406,7 +403,7 @@ def search(
         since += 1
         if cand is None or any(inst.family_violations(f) for f in cand):
             continue
-        cand_key = key(cand)
+        cand_key = inst.score(cand)
         if cand_key >= best_key:
             if cand_key > best_key:
                 stats.improved += 1

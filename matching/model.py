@@ -19,12 +19,14 @@ from ortools.linear_solver import pywraplp
 from ortools.sat.python import cp_model
 
 from .instance import Family, RegionInstance
-from .pricing import AnchorPricer, PricingPool
+from .pricing import PARALLEL_FROM, AnchorPricer, PricingPool
+
+MAX_ROUNDS = 200  # column generation rounds per call; the deadlines end it first
 
 
 def price_all(pricers, pi, mu, *, exact: bool, threads: int = 1, **kw):
     """Run every anchor's pricing; results in anchor order whatever the thread count."""
-    if threads <= 1 or len(pricers) < 8:
+    if threads <= 1 or len(pricers) < PARALLEL_FROM:
         return [p.price(pi, mu, exact=exact, **kw) for p in pricers]
     from concurrent.futures import ThreadPoolExecutor
 
@@ -38,7 +40,11 @@ class SolverFailure(RuntimeError):
 
 
 class LPMaster:
-    """Restricted master LP solved with GLOP; columns are added between solves."""
+    """Restricted master LP solved with GLOP; columns are added between solves.
+
+    Columns are valued by `inst.value`: give it the instance at the weight the LP should
+    use (`generation_instance`).
+    """
 
     def __init__(self, inst: RegionInstance):
         self.inst = inst
@@ -49,10 +55,16 @@ class LPMaster:
         self.disabled: set[int] = set()  # columns switched off (upper bound 0)
         self._primal = np.zeros(0)
         self._artificial = False
-        self._build("GLOP")
+        self._build("GLOP", inst.W_lexicographic)
 
-    def _build(self, backend: str) -> None:
-        """(Re)create the LP with every column so far; used at start and to recover."""
+    def _build(self, backend: str, penalty_weight: int) -> None:
+        """(Re)create the LP with every column so far; used at start and to recover.
+
+        The artificial columns cost ten times `penalty_weight` per newcomer place: at the
+        start the lexicographic weight, when rebuilt from columns (a copy, a retry) the
+        LP's own. Either is far above anything a real family is worth; they lead GLOP to
+        different, equally optimal vertices, and the dives were measured with these.
+        """
         inst = self.inst
         self.solver = pywraplp.Solver.CreateSolver(backend)
         if self.solver is None:
@@ -68,9 +80,10 @@ class LPMaster:
         # A locked family must be used; an artificial column keeps the LP feasible until a
         # real column exists, at a cost that no real solution pays.
         self.artificial = []
+        penalty = -10.0 * penalty_weight * max(1, inst.settings.max_newcomers)
         for a in sorted(inst.locked_of_anchor):
             var = self.solver.NumVar(0.0, inf, f"art{a}")
-            self.objective.SetCoefficient(var, -10.0 * inst.W * max(1, inst.settings.max_newcomers))
+            self.objective.SetCoefficient(var, penalty)
             self.b_rows[a].SetCoefficient(var, 1.0)
             self.artificial.append(var)
         columns, values = self.columns, self.values
@@ -105,10 +118,6 @@ class LPMaster:
         self.disabled.discard(i)
         self.vars[i].SetUb(self.solver.infinity())
 
-    def set_value(self, i: int, value: int) -> None:
-        self.values[i] = value
-        self.objective.SetCoefficient(self.vars[i], float(value))
-
     def add(self, fam: Family) -> bool:
         """Add a family column (once); return whether it was new."""
         if fam in self.keys:
@@ -136,10 +145,10 @@ class LPMaster:
         """
         status = self.solver.Solve()
         if status == pywraplp.Solver.ABNORMAL:
-            # GLOP occasionally reports ABNORMAL on a warm start (seen once on north-west);
+            # GLOP occasionally reports ABNORMAL on a warm start (seen once on a large region);
             # rebuild the LP from its columns, then try CLP, before giving up.
             for backend in ("GLOP", "CLP"):
-                self._build(backend)
+                self._build(backend, self.inst.W)
                 status = self.solver.Solve()
                 if status == pywraplp.Solver.OPTIMAL:
                     break
@@ -170,7 +179,7 @@ def _rebuilt_master(
 ) -> LPMaster:
     master = LPMaster(inst)
     master.columns, master.values, master.disabled = list(columns), list(values), set(disabled)
-    master._build("GLOP")
+    master._build("GLOP", inst.W)
     return master
 
 
@@ -196,9 +205,14 @@ def coverage_weight(inst: RegionInstance) -> int:
 
     Larger than the quality one newcomer can add (so the LP favours coverage) but small:
     with the lexicographic weight W every newcomer's dual sits near W, the LP is degenerate
-    and column generation stalls for many rounds (measured: 10+ rounds without progress).
+    and column generation stalls for many rounds.
     """
-    return 2 * (int(inst.wq[7]) + inst.w_scheme) + inst.w_three + inst.w_hosp
+    return 2 * inst.most_newcomer_points + inst.most_family_points
+
+
+def generation_instance(inst: RegionInstance) -> RegionInstance:
+    """`inst` valued at the coverage weight: what the LP master and pricing use."""
+    return inst.priced(coverage_weight(inst))
 
 
 def add_repairs(inst: RegionInstance, master: LPMaster, first: int, support: list[Family]) -> int:
@@ -206,8 +220,8 @@ def add_repairs(inst: RegionInstance, master: LPMaster, first: int, support: lis
 
     The LP sits at a degenerate vertex (at first, the greedy solution): a better family for
     one anchor takes newcomers from other families, and without those families' remainders
-    in the master the LP cannot move (measured on north-west: 7-12 rounds of 400 new columns
-    each without any LP progress). Returns how many columns were added.
+    in the master the LP cannot move for many rounds of new columns. Returns how many
+    columns were added.
     """
     by_n: dict[int, list[Family]] = {}
     by_b: dict[int, list[Family]] = {}
@@ -238,8 +252,16 @@ def add_repairs(inst: RegionInstance, master: LPMaster, first: int, support: lis
 
 
 STALL_ROUNDS = 3  # an exact pass once the LP has moved less than STALL_GAIN over this many rounds
-STALL_GAIN = 2e-5  # relative (0.14 points over 3 rounds on north-west)
+STALL_GAIN = 2e-5  # relative: a fraction of a point on a large region's LP
 CLIMB_GAIN = 5e-4  # relative: an LP still gaining this over 3 rounds is far from converged
+ROUNDING_EVERY = 5  # rounds between LP roundings (`on_lp`) during generation
+PASS_MARGIN = 1.2  # the next exact pass is estimated at this times the last one
+BEAM_ROUNDS_PER_PASS = 3.0  # before any pass, one is estimated at this many (longest) beam rounds
+
+
+def next_pass_seconds(stats: ColumnGenerationStats) -> float:
+    """Seconds the next exact pass is expected to take, from an earlier call's statistics."""
+    return stats.pass_seconds or BEAM_ROUNDS_PER_PASS * stats.beam_seconds
 
 
 def generate_columns(
@@ -263,9 +285,11 @@ def generate_columns(
 ) -> ColumnGenerationStats:
     """Grow the master until pricing proves no family improves the LP (or the budget ends).
 
-    The LP values a matched newcomer at w = coverage_weight(inst). Its duals (pi, mu) with
-    w give a Lagrangian bound on the *quality* of every result matching >= `coverage`
-    newcomers:  quality <= LP + sum_a max(0, best reduced cost of anchor a) - w * coverage
+    `inst` and the master value a matched newcomer at w = coverage_weight (an instance from
+    `generation_instance`; `inst` may differ from the master's in eligibility only). The
+    LP's duals (pi, mu) with w give a Lagrangian bound on the *quality* of every result
+    matching >= `coverage` newcomers:
+        quality <= LP + sum_a max(0, best reduced cost of anchor a) - w * coverage
     (dualise "each newcomer/buddy at most once" with pi, mu and "matched >= coverage" with
     w; every family has exactly one anchor, whose row has right-hand side 1). The bound
     needs exact pricing, so it is updated on exact passes only, and the smallest over all
@@ -273,19 +297,16 @@ def generate_columns(
     stalled for a few rounds, and at `deadline`: then one pass, or with `hard_deadline`
     passes for as long as the next one's estimated length fits before it (`pass_estimate`:
     the length of a pass measured by an earlier call, used until this call has its own).
-    With `pool` (started by the caller after inst.W = w, see `pricing.PricingPool`), exact
-    passes run in its worker processes. Without `prove`, generation may go on past `deadline`
-    up to `extend_to` while the LP still climbs (a later set dive and bound need it close to
-    converged). Leaves inst.W = w.
+    With `pool` (started with the same instance, see `pricing.PricingPool`), exact passes run
+    in its worker processes. Without `prove`, generation may go on past `deadline` up to
+    `extend_to` while the LP still climbs (a later set dive and bound need it close to
+    converged).
     """
     stats = ColumnGenerationStats()
     start = time.monotonic()
     hard = float("inf") if hard_deadline is None else max(deadline, hard_deadline)
     pricers = [AnchorPricer(inst, a) for a in inst.anchors]
-    w = coverage_weight(inst)
-    inst.W = w
-    for i, col in enumerate(master.columns):
-        master.set_value(i, inst.value(col))
+    w = inst.W
     exact_next = False
     center = None
     last_lp = -float("inf")
@@ -297,64 +318,35 @@ def generate_columns(
         lp_value, pi, mu = master.solve()
         lps.append(lp_value)
         stats.rounds, stats.lp_value = rnd + 1, lp_value - w * coverage
-        if on_lp and rnd % 5 == 4:
+        if on_lp and rnd % ROUNDING_EVERY == ROUNDING_EVERY - 1:
             on_lp(master)  # an integer solution from this LP (rounding), kept if best
         now = time.monotonic()
-        climbing = (
-            extend_to is not None
-            and now < extend_to
-            and (  # too few rounds to tell counts as climbing
-                len(lps) <= STALL_ROUNDS
-                or lps[-1] - lps[-1 - STALL_ROUNDS] > CLIMB_GAIN * abs(lps[-1])
-            )
-        )
+        climbing = extend_to is not None and now < extend_to and _climbing(lps)
         if not prove and now > deadline and not climbing:
             break  # columns only: no exact pass (it takes seconds when the LP is far off)
-        stalled_lp = (
-            prove
-            and rnd - last_exact >= STALL_ROUNDS
-            and len(lps) > STALL_ROUNDS
-            and lps[-1] > lps[0] + 1e-6  # it has moved: not the degenerate start
-            and lps[-1] - lps[-1 - STALL_ROUNDS] <= STALL_GAIN * abs(lps[-1])
-        )
+        stalled_lp = prove and _stalled(lps, rounds_since_pass=rnd - last_exact)
         exact = exact_next or stalled_lp or (now > deadline and not climbing)
         if exact:
-            estimate = pass_s * 1.2 if pass_s is not None else 3.0 * beam_s
+            estimate = pass_s * PASS_MARGIN if pass_s is not None else BEAM_ROUNDS_PER_PASS * beam_s
             if now + estimate > hard:
                 break  # the pass would overrun the region's budget: keep the bound so far
-        added, ub_sum = 0, 0.0
         n_before = len(master.columns)
         support = (
             [master.columns[i] for i in np.flatnonzero(master.primal() > 1e-6)] if repair else []
         )
         t_price = time.monotonic()
-        if not exact and center is not None:
-            # Dual smoothing: price at a point between the last pricing duals and the LP's.
-            # Set-partitioning LPs are degenerate; their duals jump from round to round and
-            # the LP value can stall for many rounds without it (measured on north-west).
-            pi_s = SMOOTHING * center[0] + (1 - SMOOTHING) * pi
-            mu_s = SMOOTHING * center[1] + (1 - SMOOTHING) * mu
-            priced = price_all(
-                pricers, pi_s, mu_s, exact=False, threads=threads, beam=beam, max_cols=max_cols
-            )
-            for cols, _ in priced:
-                for fam in cols:
-                    rc = inst.value(fam) - pi[list(fam[2])].sum() - mu[[fam[0], *fam[1]]].sum()
-                    if rc > 1e-6:  # keep only columns that improve the LP at its own duals
-                        added += master.add(fam)
-            center = (pi_s, mu_s)
-        if added == 0 or exact:
-            center = (pi, mu)
-            if exact and pool is not None:
-                priced = pool.price(pi, mu, exact=True, beam=beam, max_cols=max_cols)
-            else:
-                priced = price_all(
-                    pricers, pi, mu, exact=exact, threads=threads, beam=beam, max_cols=max_cols
-                )
-            for cols, ub in priced:
-                ub_sum += max(0.0, ub)
-                for fam in cols:
-                    added += master.add(fam)
+        added, ub_sum, center = _price_round(
+            master,
+            pricers,
+            pi,
+            mu,
+            center,
+            exact=exact,
+            pool=pool,
+            threads=threads,
+            beam=beam,
+            max_cols=max_cols,
+        )
         if exact:
             pass_s = time.monotonic() - t_price
             last_exact = rnd
@@ -363,9 +355,9 @@ def generate_columns(
         stalled = lp_value <= last_lp + 1e-6
         last_lp = lp_value
         if repair and stalled and added and not exact:
-            # Off by default: on north-west alone (2 pricing threads) they ended the LP's
-            # initial stall (LP 6,832 vs 6,300 after 24 s), but in the national run (one
-            # thread per region) the larger LP made rounds slower and gaps worse (README).
+            # Off by default: on a large region alone (2 pricing threads) they end the LP's
+            # initial stall, but in a national run (one thread per region) the larger LP
+            # makes rounds slower and gaps worse (docs/benchmarks.md).
             added += add_repairs(inst, master, n_before, support)
         if exact:
             stats.exact_passes += 1
@@ -391,13 +383,73 @@ def generate_columns(
     stats.seconds = time.monotonic() - start
     stats.pass_seconds, stats.beam_seconds = pass_s, beam_s
     # All quality points for everyone: valid whatever happened, and tighter than an exact pass
-    # made far from LP convergence (measured: 15,725 against 9,000 on west-midlands).
-    trivial = float(
-        len(inst.newcomers) * (int(inst.wq[7]) + inst.w_scheme)
-        + len(inst.anchors) * (inst.w_three + inst.w_hosp)
-    )
-    stats.bound = min(stats.bound, trivial)
+    # made far from LP convergence.
+    stats.bound = min(stats.bound, inst.quality_ceiling())
     return stats
+
+
+def _climbing(lps: list[float]) -> bool:
+    """Whether the LP still gains fast (too few rounds to tell counts as gaining)."""
+    return len(lps) <= STALL_ROUNDS or lps[-1] - lps[-1 - STALL_ROUNDS] > CLIMB_GAIN * abs(lps[-1])
+
+
+def _stalled(lps: list[float], *, rounds_since_pass: int) -> bool:
+    """Whether the LP has left its start and barely moved since a few rounds (a pass may help)."""
+    return (
+        rounds_since_pass >= STALL_ROUNDS
+        and len(lps) > STALL_ROUNDS
+        and lps[-1] > lps[0] + 1e-6  # it has moved: not the degenerate start
+        and lps[-1] - lps[-1 - STALL_ROUNDS] <= STALL_GAIN * abs(lps[-1])
+    )
+
+
+def _price_round(
+    master: LPMaster,
+    pricers: list[AnchorPricer],
+    pi: np.ndarray,
+    mu: np.ndarray,
+    center: tuple[np.ndarray, np.ndarray] | None,
+    *,
+    exact: bool,
+    pool: PricingPool | None,
+    threads: int,
+    beam: int,
+    max_cols: int,
+) -> tuple[int, float, tuple[np.ndarray, np.ndarray]]:
+    """One round's pricing: columns added, the anchors' bounds summed, the next centre.
+
+    A beam round first prices at smoothed duals, between the last centre and the LP's
+    (set-partitioning duals jump from round to round and the LP value can stall for many
+    rounds without it), and keeps the columns that improve the LP at its own duals; if none
+    does, and in exact rounds, it prices at the LP's duals.
+    """
+    inst = master.inst
+    added, ub_sum = 0, 0.0
+    if not exact and center is not None:
+        pi_s = SMOOTHING * center[0] + (1 - SMOOTHING) * pi
+        mu_s = SMOOTHING * center[1] + (1 - SMOOTHING) * mu
+        priced = price_all(
+            pricers, pi_s, mu_s, exact=False, threads=threads, beam=beam, max_cols=max_cols
+        )
+        for cols, _ in priced:
+            for fam in cols:
+                rc = inst.value(fam) - pi[list(fam[2])].sum() - mu[[fam[0], *fam[1]]].sum()
+                if rc > 1e-6:
+                    added += master.add(fam)
+        center = (pi_s, mu_s)
+    if added == 0 or exact:
+        center = (pi, mu)
+        if exact and pool is not None:
+            priced = pool.price(pi, mu, exact=True, beam=beam, max_cols=max_cols)
+        else:
+            priced = price_all(
+                pricers, pi, mu, exact=exact, threads=threads, beam=beam, max_cols=max_cols
+            )
+        for cols, ub in priced:
+            ub_sum += max(0.0, ub)
+            for fam in cols:
+                added += master.add(fam)
+    return added, ub_sum, center
 
 
 # -- integer master: one function per constraint ------------------------------------------
@@ -603,8 +655,8 @@ def set_dive(
 ) -> dict[int, tuple[int, ...]]:
     """Buddy sets for every anchor, fixed a few at a time with the LP re-solved in between.
 
-    LP rounding fixes every anchor's set at once from one fractional LP and loses 1.2-1.9%
-    on north-west, mostly where two anchors' heavy sets want the same buddy. Here each step
+    LP rounding fixes every anchor's set at once from one fractional LP and loses most where
+    two anchors' heavy sets want the same buddy. Here each step
     fixes the heaviest (anchor, set) pairs (every pair at >= 0.99, else `fraction` of the
     anchors still free): their other sets' columns and every other anchor's columns that use
     one of their buddies are switched off, columns of the fixed sets with the best newcomers
@@ -649,7 +701,7 @@ def set_dive(
                         master.disable(i)
                         switched_off.append(i)
         # Two re-solves, each after adding the fixed sets' best families at the latest duals
-        # (one re-solve: 6,892-6,894 against 6,922-6,938 on two north-west LPs).
+        # (one re-solve per step gave clearly worse dives).
         for _ in range(2):
             for a, extras in fixed.items():
                 for fam in fixed_set_columns(inst, a, extras, pi):

@@ -22,6 +22,7 @@ import numpy as np
 from .instance import ALL_STAGES, Family, RegionInstance
 
 BIG = 1e9  # added to locked newcomers so that they are always among the chosen
+PARALLEL_FROM = 8  # anchors: below this, threads or worker processes cost more than they save
 STAGE_BIT = {"ST1": 1, "ST2": 2, "ST3": 4}
 
 
@@ -330,7 +331,7 @@ class AnchorPricer:
 
 # -- exact passes in worker processes ---------------------------------------------------------
 # Pricing is numpy over small arrays with Python around it: two threads gave no gain (the GIL),
-# two processes nearly halve an exact pass (about 5 s on north-west on one core).
+# two processes nearly halve an exact pass.
 
 _WORKER_INST: RegionInstance | None = None
 _WORKER_PRICERS: dict[int, AnchorPricer] = {}
@@ -361,8 +362,8 @@ def _price_chunk(anchors: list[int], pi: np.ndarray, mu: np.ndarray, exact: bool
 class PricingPool:
     """Every anchor's pricing split over worker processes; results in anchor order.
 
-    The workers get a copy of the instance as it is when the pool starts (weights,
-    eligibility): start it once those are final, and close it when done. `warm` starts the
+    The workers get a copy of the instance (the generation instance, with the final
+    eligibility); close the pool when done. `warm` starts the
     processes and builds their pricers in the background (about 2 s of imports and set-up
     that would otherwise delay the first pass); `run` lends a worker to another job while no
     pass is running (the solver's second set dive).

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from buddy import create_app, migrate
-from buddy.messaging.fakes import FakeSMTP, FakeTwilio
+from tests.fakes import FakeSMTP, FakeTwilio
 from tests.postgres import PostgresServer
 
 TEST_SETTINGS = {

@@ -13,6 +13,7 @@ from sqlmodel import select
 from buddy.messaging.models import Message
 from buddy.models import Person, User
 from buddy.services import accounts, phone_verification
+from buddy.statuses import MessageStatus, PersonStatus
 
 PASSWORD = "a long test password"
 _n = itertools.count(1)
@@ -124,7 +125,8 @@ class Factory:
         """Type back the code the sign-up texted, as the person would (when there is one)."""
         code = self.session.exec(
             select(Message).where(Message.person_id == person.id, Message.kind == "phone_code",
-                                  Message.status == "pending").order_by(Message.id.desc())
+                                  Message.status == MessageStatus.PENDING)
+            .order_by(Message.id.desc())
         ).first()
         if code is not None:
             with self.app.app_context():
@@ -139,8 +141,8 @@ class Factory:
             person = accounts.register_member(session=self.session, data=data, role="newcomer")
         return self.verify_phone(person) if phone_verified else person
 
-    def volunteer(self, role: str = "buddy", status: str = "active", phone_verified: bool = True,
-                  **overrides) -> Person:
+    def volunteer(self, role: str = "buddy", status: str = PersonStatus.ACTIVE,
+                  phone_verified: bool = True, **overrides) -> Person:
         """A volunteer, approved (active) unless `status` says otherwise; phone as newcomer()."""
         data = self._service_data(volunteer_form(**overrides))
         with self.app.app_context():
@@ -149,7 +151,8 @@ class Factory:
             self.verify_phone(person)
         person.status = status
         # Active or paused volunteers were approved by their region's lead (buddy/states.py).
-        person.approved_region = person.region if status in ("active", "paused") else None
+        person.approved_region = person.region if status in (
+            PersonStatus.ACTIVE, PersonStatus.PAUSED) else None
         self.session.add(person)
         self.session.commit()
         return person

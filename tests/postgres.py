@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from buddy.messaging.fakes import free_port
+from tests.fakes import free_port
 
 
 class PostgresUnavailable(RuntimeError):

@@ -27,7 +27,7 @@ def test_healthz_says_the_database_answers(client):
 ])
 def test_healthz_is_503_when_the_database_does_not_answer(make_app, tmp_path, url):
     """A load balancer takes a worker whose database is down out of service."""
-    from buddy.messaging.fakes import free_port
+    from tests.fakes import free_port
 
     app = make_app(BUDDY_DATABASE_URL=url.format(port=free_port(), tmp=tmp_path))
     response = app.test_client().get("/healthz")
@@ -242,7 +242,7 @@ def test_server_answers_on_its_port(database_url, server_kind):
     import time
     import urllib.request
 
-    from buddy.messaging.fakes import free_port
+    from tests.fakes import free_port
 
     port = free_port()
     if server_kind == "buddy serve":

@@ -16,6 +16,7 @@ from buddy import intakes
 from buddy.messaging.models import CheckIn, Flag
 from buddy.models import AuditEvent, Family, FamilyMember, Person, User
 from buddy.services import indicators
+from buddy.statuses import FamilyStatus, FlagStatus, PersonStatus
 from tests.factories import login
 
 REGION = "wessex"
@@ -60,15 +61,16 @@ def region(factory, session) -> dict:
     for name, days in (("A", 30), ("B", 60), ("C", -10), ("D", -100), ("E", 30)):
         people[name] = arrive(session, people[name], days)
     e = session.get(Person, people["E"].id)
-    e.status = "withdrawn"
+    e.status = PersonStatus.WITHDRAWN
     session.add(e)
     session.commit()
     people["anchor1"] = factory.volunteer(capacity="2", full_name="Anchor One", **kw)
     people["anchor2"] = factory.volunteer(capacity="2", full_name="Anchor Two", **kw)
     people["st2"] = factory.volunteer(stage="ST2", capacity="3", can_anchor=None, **kw)
     people["ambassador"] = factory.volunteer("ambassador", **kw)
-    people["pending"] = factory.volunteer(status="pending", **kw)
-    family = Family(code="wessex-001", region=REGION, status="published", published_at=NOW)
+    people["pending"] = factory.volunteer(status=PersonStatus.PENDING, **kw)
+    family = Family(code="wessex-001", region=REGION, status=FamilyStatus.PUBLISHED,
+                    published_at=NOW)
     session.add(family)
     session.commit()
     for key_, place in (("anchor1", "anchor"), ("A", "newcomer"), ("B", "newcomer")):
@@ -81,7 +83,7 @@ def region(factory, session) -> dict:
     session.add(Flag(person_id=people["B"].id, region=REGION, reason="asked_for_call",
                      text="2", check_in_id=ci.id, created_at=NOW - timedelta(days=3)))
     session.add(Flag(person_id=people["A"].id, region=REGION, reason="unclear_reply",
-                     text="??", status="contacted", created_at=NOW - timedelta(days=5)))
+                     text="??", status=FlagStatus.CONTACTED, created_at=NOW - timedelta(days=5)))
     session.commit()
     # Another region's newcomer, who must never show up in Wessex figures.
     factory.newcomer(region="london", full_name="London Newcomer")
@@ -279,7 +281,8 @@ def test_match_quality_follows_a_publication_at_once_and_sign_ups_within_the_ref
     assert counts() == (4, 2)  # a sign-up waits for the refresh...
     app.config["BUDDY_NOW"] = (NOW + indicators.QUALITY_REFRESH).isoformat()
     assert counts() == (5, 2)  # ...and is counted after it
-    family = Family(code="wessex-002", region=REGION, status="published", published_at=NOW)
+    family = Family(code="wessex-002", region=REGION, status=FamilyStatus.PUBLISHED,
+                    published_at=NOW)
     session.add(family)
     session.commit()
     for person, place in ((region["anchor2"], "anchor"), (region["C"], "newcomer")):

@@ -13,7 +13,7 @@ from sqlmodel import select
 
 import matching
 from buddy.models import AuditEvent, AvoidPair, Family, FamilyMember, MatchRun, Person, User
-from buddy.services import ServiceError, edits, retention, runs
+from buddy.services import ServiceError, drafts, edits, retention, runs
 from tests.test_runs import NOW, REGION, confirm_all
 
 KW = {"region": REGION, "scheme": "wessex:poole"}
@@ -92,7 +92,7 @@ def hand_made_draft(app, session, lead, families) -> MatchRun:
 def check_rules(session, run: MatchRun) -> None:
     session.expire_all()
     run = session.get(MatchRun, run.id)
-    result = runs.current_result(session, run)
+    result = drafts.current_result(session, run)
     assert matching.validate(matching.load_cohort(run.cohort), result) == []
 
 

@@ -16,7 +16,7 @@ import matching
 from buddy import intakes
 from buddy.messaging.models import CheckIn
 from buddy.models import Family, FamilyMember, MatchRun, Person, VolunteerConfirmation
-from buddy.services import indicators, people, runs
+from buddy.services import drafts, indicators, people, publishing, runs
 from buddy.services.cohorts import family_cohort, key
 from tests.factories import login
 from tests.test_status import profile_data
@@ -171,8 +171,8 @@ def test_a_run_for_the_next_intake_places_its_newcomers_with_confirmed_buddies(
         run = runs.execute_run(session, run.id)
         assert run.intake == AUG and run.status == "draft"
         assert matching.validate(matching.load_cohort(run.cohort),
-                                 runs.current_result(session, run)) == []
-        runs.publish(session, lead=world["lead"], run_id=run.id)
+                                 drafts.current_result(session, run)) == []
+        publishing.publish(session, lead=world["lead"], run_id=run.id)
     session.expire_all()
     placed = {}
     for fam in session.exec(select(Family).where(Family.run_id == run.id)).all():

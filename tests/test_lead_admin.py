@@ -9,6 +9,7 @@ from sqlmodel import select
 
 from buddy.messaging.models import Message
 from buddy.models import AuditEvent, Person, User
+from buddy.statuses import PersonStatus
 from tests.factories import login
 
 
@@ -21,9 +22,9 @@ def lead_client(app, factory):
 
 
 def test_lead_sees_only_their_regions_pending_volunteers(lead_client, factory):
-    mine = factory.volunteer(status="pending", region="wessex", scheme="wessex:poole",
+    mine = factory.volunteer(status=PersonStatus.PENDING, region="wessex", scheme="wessex:poole",
                              full_name="Wessex Volunteer")
-    factory.volunteer(status="pending", region="london", full_name="London Volunteer")
+    factory.volunteer(status=PersonStatus.PENDING, region="london", full_name="London Volunteer")
     page = lead_client.get("/lead/volunteers").get_data(as_text=True)
     assert "Wessex Volunteer" in page and "London Volunteer" not in page
     assert f"/lead/volunteers/{mine.id}" in page
@@ -32,7 +33,7 @@ def test_lead_sees_only_their_regions_pending_volunteers(lead_client, factory):
 
 @pytest.mark.parametrize(("decision", "status"), [("approve", "active"), ("decline", "declined")])
 def test_lead_approves_or_declines(lead_client, factory, session, decision, status):
-    person = factory.volunteer(status="pending", region="wessex", scheme="wessex:poole")
+    person = factory.volunteer(status=PersonStatus.PENDING, region="wessex", scheme="wessex:poole")
     response = lead_client.post(f"/lead/volunteers/{person.id}/decision",
                                 data={"decision": decision})
     assert response.status_code == 302
@@ -49,7 +50,7 @@ def test_lead_approves_or_declines(lead_client, factory, session, decision, stat
 
 
 def test_another_regions_volunteer_is_not_found_by_url_or_form(lead_client, factory, session):
-    other = factory.volunteer(status="pending", region="london")
+    other = factory.volunteer(status=PersonStatus.PENDING, region="london")
     assert lead_client.get(f"/lead/volunteers/{other.id}").status_code == 404
     response = lead_client.post(f"/lead/volunteers/{other.id}/decision",
                                 data={"decision": "approve"})
@@ -77,8 +78,8 @@ def test_leads_cannot_reach_admin_pages(lead_client):
 
 def test_admin_sees_every_region(app, factory):
     factory.staff("admin", email="admin@example.org")
-    factory.volunteer(status="pending", region="london", full_name="London Volunteer")
-    factory.volunteer(status="pending", region="north-east", scheme=None,
+    factory.volunteer(status=PersonStatus.PENDING, region="london", full_name="London Volunteer")
+    factory.volunteer(status=PersonStatus.PENDING, region="north-east", scheme=None,
                       full_name="North East Volunteer")
     client = app.test_client()
     login(client, "admin@example.org")
@@ -266,7 +267,7 @@ def test_only_admins_move_or_remove_leads(lead_client, factory, session):
 
 
 def test_a_volunteers_page_says_how_to_reach_them(lead_client, factory, session):
-    person = factory.volunteer(status="pending", region="wessex", scheme="wessex:poole",
+    person = factory.volunteer(status=PersonStatus.PENDING, region="wessex", scheme="wessex:poole",
                                channel="whatsapp", phone_country="GB", phone="07400 123456",
                                timezone="Europe/London")
     page = lead_client.get(f"/lead/volunteers/{person.id}").get_data(as_text=True)

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 from buddy import logs
-from buddy.messaging.fakes import free_port
 from buddy.settings import ConfigError, load_settings
 from tests.conftest import TEST_SETTINGS
 from tests.factories import login
+from tests.fakes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "SIGNEDtoken0123456789"

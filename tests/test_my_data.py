@@ -11,6 +11,7 @@ import pytest
 
 from buddy.messaging.models import CheckIn, Flag, InboundMessage
 from buddy.models import FamilyAnswer, VolunteerConfirmation, utcnow
+from buddy.statuses import PersonStatus
 from tests.factories import login
 from tests.messaging.conftest import publish_family
 
@@ -25,10 +26,10 @@ def everything(app, session, factory):
     lead = factory.staff("lead", region="wessex", email="lead.wessex@example.org",
                          full_name="Helen Price")
     kw = {"region": "wessex", "scheme": "wessex:poole"}
-    volunteer = factory.volunteer(status="pending", email="vol@example.org", share_email="y",
-                                  share_phone="y", phone_country="GB", phone="07400 123456",
-                                  channel="sms", interests=["education", "paediatrics"],
-                                  **SENSITIVE, **kw)
+    volunteer = factory.volunteer(status=PersonStatus.PENDING, email="vol@example.org",
+                                  share_email="y", share_phone="y", phone_country="GB",
+                                  phone="07400 123456", channel="sms",
+                                  interests=["education", "paediatrics"], **SENSITIVE, **kw)
     client = app.test_client()
     login(client, "lead.wessex@example.org")
     client.post(f"/lead/volunteers/{volunteer.id}/decision", data={"decision": "approve"})

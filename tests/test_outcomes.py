@@ -13,6 +13,7 @@ from buddy.messaging.models import CheckIn
 from buddy.models import AuditEvent, Outcome, OutcomeUpload, Person
 from buddy.services import outcomes, retention
 from buddy.services.trainee_lists import BadFile
+from buddy.statuses import FamilyStatus
 from tests.factories import PASSWORD, login
 
 REGION = "wessex"
@@ -136,7 +137,7 @@ def _engage(session, person):
     person.intake = INTAKE
     session.add(person)
     from buddy.models import Family, FamilyMember
-    family = Family(code=f"{REGION}-{person.id:03d}", region=REGION, status="published")
+    family = Family(code=f"{REGION}-{person.id:03d}", region=REGION, status=FamilyStatus.PUBLISHED)
     session.add(family)
     session.flush()
     session.add(FamilyMember(family_id=family.id, person_id=person.id, place="newcomer"))

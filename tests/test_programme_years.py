@@ -21,11 +21,11 @@ import pytest
 from sqlmodel import select
 
 from buddy import clock
-from buddy.messaging.fakes import FakeSMTP, FakeTwilio
 from buddy.messaging.models import Message
 from buddy.models import Family, FamilyMember, Person, StageMove, User
-from buddy.services import cohorts, endings, indicators, people, runs
+from buddy.services import cohorts, endings, indicators, people, publishing, runs
 from tests.factories import login, mobile
+from tests.fakes import FakeSMTP, FakeTwilio
 from tests.messaging.conftest import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, confirm, sign
 
 REGION = "wessex"
@@ -151,7 +151,7 @@ class Walk:
             run = runs.execute_run(self.session, run.id)
             assert run.status == "draft", run.progress
             cohort = run.cohort
-            runs.publish(self.session, lead=lead, run_id=run.id)
+            publishing.publish(self.session, lead=lead, run_id=run.id)
         return run, cohort
 
 

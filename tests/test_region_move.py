@@ -13,6 +13,7 @@ from buddy import clock
 from buddy.messaging.models import Message
 from buddy.models import AuditEvent, Family, FamilyMember, Person
 from buddy.services import indicators
+from buddy.statuses import FamilyStatus
 from tests.factories import Factory, login
 from tests.messaging.conftest import publish_family
 from tests.test_account import edit_form
@@ -212,7 +213,7 @@ def test_a_move_without_a_family_is_not_asked_about(app, session, factory):
 
 def test_a_move_takes_them_out_of_the_old_regions_drafts(app, session, factory):
     person = factory.newcomer(email="me@example.org")
-    draft = Family(code="london-d", region="london", status="draft")
+    draft = Family(code="london-d", region="london", status=FamilyStatus.DRAFT)
     session.add(draft)
     session.flush()
     session.add(FamilyMember(family_id=draft.id, person_id=person.id, place="newcomer"))

@@ -17,6 +17,7 @@ from buddy.models import AuditEvent, Family, FamilyMember, MatchRun, Person, Use
 from buddy.services import accounts, indicators, people, retention, volunteers
 from buddy.services.cohorts import _entry, key
 from buddy.services.profiles import SENSITIVE_FIELDS
+from buddy.statuses import FamilyStatus, PersonStatus, RunStatus
 from tests.factories import PASSWORD, login
 from tests.messaging.conftest import publish_family
 
@@ -71,7 +72,7 @@ def world(app, session, factory):
     running = publish_family(app, session, [(anchor, "anchor"), (runner, "newcomer")],
                              published_at=START)
     running.code = "london-002"
-    ended.status, ended.ended_at = "ended", ENDED
+    ended.status, ended.ended_at = FamilyStatus.ENDED, ENDED
     ended.end_reason = f"{NAME} moved to Leeds"
     session.add_all([ended, running])
     for member in session.exec(select(FamilyMember).where(
@@ -92,7 +93,7 @@ def world(app, session, factory):
     session.add(AuditEvent(action="flag_updated", region=REGION, person_id=alumna.id,
                            detail={"said": f"{SECRETS[2]}, write to {EMAIL}"}, at=START))
     entries = [_entry(alumna), _entry(anchor)]
-    session.add(MatchRun(region=REGION, kind="families", status="published", cohort={
+    session.add(MatchRun(region=REGION, kind="families", status=RunStatus.PUBLISHED, cohort={
         "people": entries}, result={"families": [{
             "id": ended.code, "anchor": key(anchor), "newcomers": [key(alumna)],
             "reasons": {key(alumna): [f"speaks Urdu, like {key(anchor)}"]}}],
@@ -146,7 +147,7 @@ def test_newcomers_without_a_family_and_declined_volunteers_have_a_clock_too(
         app, session, factory):
     newcomer = factory.newcomer(full_name="Nadia Neverplaced")  # intake 2027-08
     volunteer = factory.volunteer(full_name="Victor Volunteer")  # active: kept while active
-    pending = factory.volunteer(full_name="Dora Declined", status="pending")
+    pending = factory.volunteer(full_name="Dora Declined", status=PersonStatus.PENDING)
     lead = factory.staff("lead", region=REGION)
     at(app, datetime(2027, 8, 1, 9, tzinfo=UTC))
     with app.app_context():
@@ -175,8 +176,8 @@ def test_nothing_personal_is_left_in_any_table(app, session, world):
     # She came from Wessex, where an earlier run held her answers too.
     session.add(AuditEvent(action="region_changed", region=REGION, person_id=alumna.id,
                            detail={"from": "wessex", "status_before": "active",
-                                   "status": "active"}, at=START))
-    session.add(MatchRun(region="wessex", kind="families", status="discarded",
+                                   "status": PersonStatus.ACTIVE}, at=START))
+    session.add(MatchRun(region="wessex", kind="families", status=RunStatus.DISCARDED,
                          cohort={"people": [{**_entry(alumna), "region": "wessex"}]}))
     session.commit()
     needles = [NAME, EMAIL, alumna.phone, phones.display(alumna.phone), *SECRETS]

@@ -11,6 +11,7 @@ import pytest
 from buddy.messaging.models import Flag
 from buddy.models import Family, VolunteerConfirmation
 from buddy.services import guides, invitations, outcomes, runs
+from buddy.statuses import FamilyStatus, PersonStatus
 from tests.factories import login
 
 REGION = "wessex"
@@ -83,7 +84,7 @@ def build_world(app, session, factory) -> dict:
     factory.staff("lead", region="london", email="lead.b@example.org")
     factory.staff("admin", email="admin@example.org")
     volunteer = factory.volunteer(capacity="2", **kw)
-    pending = factory.volunteer(status="pending", **kw)
+    pending = factory.volunteer(status=PersonStatus.PENDING, **kw)
     member = factory.newcomer(email="member@example.org", **kw)
     # The newcomer's intake (arrival 4 August 2027), and a volunteer who confirmed for it.
     session.add(VolunteerConfirmation(person_id=volunteer.id, intake="2027-08", available=True,
@@ -94,7 +95,7 @@ def build_world(app, session, factory) -> dict:
         runs.execute_run(session, run.id)
     flag = Flag(person_id=member.id, region=REGION, reason="help", text="HELP")
     session.add(flag)
-    family = Family(code=f"{REGION}-900", region=REGION, status="published")
+    family = Family(code=f"{REGION}-900", region=REGION, status=FamilyStatus.PUBLISHED)
     session.add(family)
     session.commit()
     guide, _ = guides.save(session=session, user=lead, region=REGION, body="## Housing",

@@ -14,7 +14,7 @@ import matching
 from buddy import clock, demo, reference
 from buddy.messaging.models import Message
 from buddy.models import Family, FamilyMember, MatchRun, Person, User
-from buddy.services import indicators, runs
+from buddy.services import cohorts, indicators, review, runs
 from buddy.settings import ROOT
 from matching.ambassadors import _reasons as ambassador_reasons
 from matching.reasons import newcomer_reasons, unmatched_reason
@@ -109,7 +109,7 @@ def test_every_reason_kind_is_a_whole_sentence_with_long_names(app):
                         full_name=f"{LONG} {k.upper().replace('-', '')}")
               for k in ("n-1", "n-2", "n-9", "b-1", "b-2", "a-1", "a-2")}
     for reason in reasons:
-        text = runs.readable(reason, people)
+        text = cohorts.readable(reason, people)
         last = text.rstrip(".").split()[-1].lower()
         assert last not in DANGLING and not text.endswith((":", ";", ",")), text
         assert not re.search(r"\b[nba]-\d+\b", text), text
@@ -156,7 +156,7 @@ def _run(status="feasible", objective=980, bound=1000, seconds=3.9, limit=60, sh
      "that gives 1 more newcomer a family may exist.", "stopped"),
 ])
 def test_the_answer_is_said_in_words_a_lead_acts_on(run, says, never):
-    words = runs.outcome(run)
+    words = review.outcome(run)
     assert says in words["quality"]
     assert never not in words["quality"]
     assert not JARGON.search(words["quality"] + words["time"])
@@ -164,8 +164,8 @@ def test_the_answer_is_said_in_words_a_lead_acts_on(run, says, never):
 
 
 def test_the_gap_is_rounded_up_never_down():
-    assert runs.gap_words(710, 721) == "1.6%"  # 1.53%: a lead is never told less than is true
-    assert runs.gap_words(1000, 1000) is None and runs.gap_words(None, 5) is None
+    assert review.gap_words(710, 721) == "1.6%"  # 1.53%: a lead is never told less than is true
+    assert review.gap_words(1000, 1000) is None and review.gap_words(None, 5) is None
 
 
 def test_every_phase_the_optimiser_reports_has_words(app):
@@ -181,8 +181,8 @@ def test_every_phase_the_optimiser_reports_has_words(app):
     seen |= {"queued", "starting"}
     assert {"greedy", "finished"} <= seen
     for phase in seen:
-        assert phase in runs.PHASES, phase
-        assert not JARGON.search(runs.phase_words(phase))
+        assert phase in review.PHASES, phase
+        assert not JARGON.search(review.phase_words(phase))
 
 
 # --- One definition of "has a family", on demo data ----------------------------------------
@@ -392,4 +392,4 @@ def test_every_rule_the_optimiser_can_fail_on_has_words():
     source = "".join(path.read_text() for path in (ROOT / "matching").glob("*.py"))
     named = set(re.findall(r"NoSolution\([^)]*?rule (\d)", source, re.S))
     named |= set(re.findall(r"\(rule (\d)\)\"", source))
-    assert named and named <= set(runs.FAILURES), named - set(runs.FAILURES)
+    assert named and named <= set(review.FAILURES), named - set(review.FAILURES)

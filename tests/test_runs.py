@@ -16,7 +16,7 @@ from buddy.models import (
     User,
     VolunteerConfirmation,
 )
-from buddy.services import NotFound, ServiceError, edits, runs
+from buddy.services import NotFound, ServiceError, cohorts, drafts, edits, publishing, review, runs
 from buddy.services.cohorts import family_cohort, key
 
 REGION = "wessex"
@@ -68,7 +68,7 @@ def run_now(app, session, lead, **kw) -> MatchRun:
 
 def check_rules(session, run: MatchRun) -> None:
     """Every test ends with the optimiser's own rule check of what is stored."""
-    result = runs.current_result(session, run)
+    result = drafts.current_result(session, run)
     assert matching.validate(matching.load_cohort(run.cohort), result) == []
 
 
@@ -80,20 +80,20 @@ def family_of(session, run, person) -> Family | None:
 def test_run_makes_a_draft_that_places_everyone_it_can(app, session, lead, region_people):
     run = run_now(app, session, lead)
     assert run.status == "draft" and run.result["status"] in ("optimal", "feasible")
-    families = runs.draft_families(session, run)
+    families = drafts.draft_families(session, run)
     assert len(families) == 3
     placed = {p.id for _, members in families for m, p in members if m.place == "newcomer"}
     assert placed == {p.id for p in region_people["newcomers"]}
     for family, members in families:
         assert family.status == "draft" and not family.locked
         assert [m.place for m, _ in members].count("anchor") == 1
-    review = runs.review(session, run)
-    assert review["metrics"]["coverage"] == 1.0 and review["unmatched"] == []
+    summary = review.summary(session, run)
+    assert summary["metrics"]["coverage"] == 1.0 and summary["unmatched"] == []
     newcomer_reasons = [m.reasons for _, members in families for m, _ in members
                         if m.place == "newcomer"]
     assert all(newcomer_reasons)
-    assert "same scheme as" in runs.readable(newcomer_reasons[0][0], review["people"]) or any(
-        "same scheme as Anchor" in runs.readable(r, review["people"])
+    assert "same scheme as" in cohorts.readable(newcomer_reasons[0][0], summary["people"]) or any(
+        "same scheme as Anchor" in cohorts.readable(r, summary["people"])
         for reasons in newcomer_reasons for r in reasons)
     check_rules(session, run)
 
@@ -103,11 +103,11 @@ def test_unmatched_newcomers_get_a_reason_a_lead_can_act_on(app, session, lead, 
     factory.newcomer(region=REGION, scheme="wessex:poole", full_name="First")
     factory.newcomer(region=REGION, scheme="wessex:poole", full_name="Second")
     run = run_now(app, session, lead)
-    review = runs.review(session, run)
-    assert len(review["unmatched"]) == 1
-    person, reason = review["unmatched"][0]
+    summary = review.summary(session, run)
+    assert len(summary["unmatched"]) == 1
+    person, reason = summary["unmatched"][0]
     assert "no anchor with free capacity in Wessex" in reason
-    assert review["unmatched_hint"] == {"anchors_needed": 1}
+    assert summary["unmatched_hint"] == {"anchors_needed": 1}
     check_rules(session, run)
 
 
@@ -116,7 +116,7 @@ def test_a_region_with_no_anchor_fails_with_the_reason(app, session, lead, facto
     run = run_now(app, session, lead)
     assert run.status in ("draft", "failed")
     if run.status == "draft":
-        _, reason = runs.review(session, run)["unmatched"][0]
+        _, reason = review.summary(session, run)["unmatched"][0]
         assert "anchor" in reason
     else:
         assert "anchor" in run.error
@@ -151,7 +151,7 @@ def test_a_move_that_breaks_capacity_is_refused_and_changes_nothing(app, session
     newcomer = region_people["newcomers"][0]
     source = family_of(session, run, newcomer)
     # Every anchor has room for 2 and every family has 2 newcomers: no room anywhere.
-    target = next(f for f, _ in runs.draft_families(session, run) if f.id != source.id)
+    target = next(f for f, _ in drafts.draft_families(session, run) if f.id != source.id)
     with app.app_context(), pytest.raises(ServiceError, match="cannot move to .* can support"):
         edits.move_member(session, lead=lead, run_id=run.id, person_id_=newcomer.id,
                          family_id=target.id)
@@ -163,9 +163,9 @@ def test_a_move_that_breaks_capacity_is_refused_and_changes_nothing(app, session
 
 def test_moving_a_newcomer_locks_both_families(app, session, lead, region_people):
     run = run_now(app, session, lead)
-    first, second = [f for f, _ in runs.draft_families(session, run)][:2]
-    leaving = next(p for m, p in runs.draft_families(session, run)[0][1] if m.place == "newcomer")
-    moving = next(p for m, p in runs.draft_families(session, run)[1][1] if m.place == "newcomer")
+    first, second = [f for f, _ in drafts.draft_families(session, run)][:2]
+    leaving = next(p for m, p in drafts.draft_families(session, run)[0][1] if m.place == "newcomer")
+    moving = next(p for m, p in drafts.draft_families(session, run)[1][1] if m.place == "newcomer")
     with app.app_context():
         edits.remove_member(session, lead=lead, run_id=run.id, person_id_=leaving.id)
         edits.move_member(session, lead=lead, run_id=run.id, person_id_=moving.id,
@@ -188,7 +188,7 @@ def test_remove_then_move_back_and_lock(app, session, lead, region_people):
     assert family_of(session, run, newcomer) is None
     assert session.get(MatchRun, run.id).excluded == [newcomer.id]
     assert session.get(Family, family.id).locked
-    reasons = dict((p.id, r) for p, r in runs.review(session, session.get(MatchRun, run.id))
+    reasons = dict((p.id, r) for p, r in review.summary(session, session.get(MatchRun, run.id))
                    ["unmatched"])
     assert reasons[newcomer.id] == "removed from the draft by the DA lead"
     check_rules(session, session.get(MatchRun, run.id))
@@ -204,7 +204,7 @@ def test_remove_then_move_back_and_lock(app, session, lead, region_people):
 
 def test_anchors_cannot_be_moved_or_removed(app, session, lead, region_people):
     run = run_now(app, session, lead)
-    anchor = next(p for _, members in runs.draft_families(session, run)
+    anchor = next(p for _, members in drafts.draft_families(session, run)
                   for m, p in members if m.place == "anchor")
     with app.app_context(), pytest.raises(ServiceError, match="anchor stays with their family"):
         edits.remove_member(session, lead=lead, run_id=run.id, person_id_=anchor.id)
@@ -213,11 +213,11 @@ def test_anchors_cannot_be_moved_or_removed(app, session, lead, region_people):
 def test_never_together_is_refused_while_they_share_a_family(app, session, lead,
                                                               region_people):
     run = run_now(app, session, lead)
-    family, members = runs.draft_families(session, run)[0]
+    family, members = drafts.draft_families(session, run)[0]
     a, b = [p for _, p in members][:2]
     with app.app_context(), pytest.raises(ServiceError, match="are both in .* Keep apart"):
         edits.add_avoid(session, lead=lead, run_id=run.id, person_a=a.id, person_b=b.id)
-    other = next(p for f, ms in runs.draft_families(session, run) if f.id != family.id
+    other = next(p for f, ms in drafts.draft_families(session, run) if f.id != family.id
                  for m, p in ms if m.place == "newcomer")
     with app.app_context():
         edits.add_avoid(session, lead=lead, run_id=run.id, person_a=a.id, person_b=other.id)
@@ -230,9 +230,9 @@ def test_never_together_is_refused_while_they_share_a_family(app, session, lead,
 
 def test_reoptimise_keeps_locked_families_and_removals(app, session, lead, region_people):
     run = run_now(app, session, lead)
-    family, members = runs.draft_families(session, run)[0]
+    family, members = drafts.draft_families(session, run)[0]
     kept = {p.id for _, p in members}
-    removed = next(p for f, ms in runs.draft_families(session, run) if f.id != family.id
+    removed = next(p for f, ms in drafts.draft_families(session, run) if f.id != family.id
                    for m, p in ms if m.place == "newcomer")
     with app.app_context():
         edits.set_locked(session, lead=lead, run_id=run.id, family_id=family.id, locked=True)
@@ -242,7 +242,7 @@ def test_reoptimise_keeps_locked_families_and_removals(app, session, lead, regio
     session.expire_all()
     assert session.get(MatchRun, run.id).status == "discarded"
     assert second.status == "draft"
-    again = next(f for f, ms in runs.draft_families(session, second)
+    again = next(f for f, ms in drafts.draft_families(session, second)
                  if {p.id for _, p in ms} >= kept)
     assert again.code == family.code and again.locked
     assert family_of(session, second, removed) is None
@@ -253,7 +253,7 @@ def test_publish_makes_families_visible_and_a_rerun_keeps_them(app, session, lea
                                                                  region_people):
     run = run_now(app, session, lead)
     with app.app_context():
-        runs.publish(session, lead=lead, run_id=run.id)
+        publishing.publish(session, lead=lead, run_id=run.id)
     session.expire_all()
     published = session.exec(select(Family).where(Family.status == "published")).all()
     assert len(published) == 3 and all(f.published_at for f in published)
@@ -268,7 +268,7 @@ def test_publish_makes_families_visible_and_a_rerun_keeps_them(app, session, lea
     assert {e["family"] for e in rerun.cohort["locked"]} == set(before)
     check_rules(session, rerun)
     with app.app_context():
-        runs.publish(session, lead=lead, run_id=rerun.id)
+        publishing.publish(session, lead=lead, run_id=rerun.id)
     session.expire_all()
     after = {f.code: {m.person_id for m in session.exec(
         select(FamilyMember).where(FamilyMember.family_id == f.id))}
@@ -286,7 +286,7 @@ def test_reoptimise_in_a_region_with_published_families(app, session, lead, fact
     family once, keep every published family whole and keep the lead's locks."""
     first = run_now(app, session, lead)
     with app.app_context():
-        runs.publish(session, lead=lead, run_id=first.id)
+        publishing.publish(session, lead=lead, run_id=first.id)
     session.expire_all()
     published = {f.code: {m.person_id for m in session.exec(
         select(FamilyMember).where(FamilyMember.family_id == f.id))}
@@ -297,7 +297,7 @@ def test_reoptimise_in_a_region_with_published_families(app, session, lead, fact
     second = run_now(app, session, lead)
     assert second.status == "draft"
     # The lead locks one family that extends a published one and one new family.
-    families = runs.draft_families(session, second)
+    families = drafts.draft_families(session, second)
     extending = [f for f, _ in families if f.code in published]
     new = [f for f, ms in families if f.code not in published and ms]
     assert extending and new
@@ -305,7 +305,7 @@ def test_reoptimise_in_a_region_with_published_families(app, session, lead, fact
         for family in (extending[0], new[0]):
             edits.set_locked(session, lead=lead, run_id=second.id, family_id=family.id,
                             locked=True)
-        kept_new = {p.id for _, p in members_of_family(session, new[0])}
+        kept_new = {p.id for p, _ in members_of_family(session, new[0])}
         third = runs.reoptimise(session, lead=lead, run_id=second.id)
         third = runs.execute_run(session, third.id)
     assert third.status == "draft", third.error
@@ -313,14 +313,14 @@ def test_reoptimise_in_a_region_with_published_families(app, session, lead, fact
     assert len(codes) == len(set(codes))  # each family locked once
     owners = [m for e in third.cohort["locked"] for m in e["members"]]
     assert len(owners) == len(set(owners))  # each person in one locked family
-    after = {f.code: {p.id for _, p in ms} for f, ms in runs.draft_families(session, third)}
+    after = {f.code: {p.id for _, p in ms} for f, ms in drafts.draft_families(session, third)}
     for code, members in published.items():
         assert members <= after[code]  # published families stay whole
     assert kept_new <= after[new[0].code]
     assert {p.id for p in late} <= set().union(*after.values())
     check_rules(session, third)
     with app.app_context():
-        runs.publish(session, lead=lead, run_id=third.id)
+        publishing.publish(session, lead=lead, run_id=third.id)
     session.expire_all()
     final = {f.code: {m.person_id for m in session.exec(
         select(FamilyMember).where(FamilyMember.family_id == f.id))}
@@ -340,7 +340,7 @@ def test_what_a_locked_draft_added_to_a_published_family_stays_the_leads(app, se
              for i in range(2)]
     first = run_now(app, session, lead)
     with app.app_context():
-        runs.publish(session, lead=lead, run_id=first.id)
+        publishing.publish(session, lead=lead, run_id=first.id)
     late = factory.newcomer(region=REGION, scheme="wessex:poole", full_name="Late")
     second = run_now(app, session, lead)  # only published anchors have room
     extended = family_of(session, second, late)
@@ -361,7 +361,7 @@ def test_what_a_locked_draft_added_to_a_published_family_stays_the_leads(app, se
 
 
 def members_of_family(session, family: Family) -> list:
-    from buddy.services.cohorts import members_of
+    from buddy.services.members import members_of
 
     return members_of(session, family.id)
 
@@ -369,9 +369,9 @@ def members_of_family(session, family: Family) -> list:
 def test_discard_drops_the_draft_only(app, session, lead, region_people):
     run = run_now(app, session, lead)
     with app.app_context():
-        runs.discard(session, lead=lead, run_id=run.id)
+        publishing.discard(session, lead=lead, run_id=run.id)
         with pytest.raises(ServiceError, match="Only a draft"):
-            runs.publish(session, lead=lead, run_id=run.id)
+            publishing.publish(session, lead=lead, run_id=run.id)
     session.expire_all()
     assert session.get(MatchRun, run.id).status == "discarded"
     assert session.exec(select(Family)).all() == []
@@ -388,9 +388,9 @@ def test_ambassador_run_pairs_newcomers_who_asked(app, session, lead, factory):
                              time_limit_s=5)
         run = runs.execute_run(session, run.id)
     assert run.status == "draft"
-    pairs = runs.draft_pairs(session, run)
+    pairs = drafts.draft_pairs(session, run)
     assert [(a.id, n.id) for _, a, n in pairs] == [(ambassador.id, wanting.id)]
-    assert runs.review(session, run)["metrics"]["coverage"] == 1.0
+    assert review.summary(session, run)["metrics"]["coverage"] == 1.0
     check_rules(session, run)
 
 
@@ -410,7 +410,7 @@ def test_after_publishing_earlier_intakes_families_are_running_not_removed(app, 
     confirm_all(session, "2027-02")
     earlier = run_now(app, session, lead, intake="2027-02")
     with app.app_context():
-        runs.publish(session, lead=lead, run_id=earlier.id)
+        publishing.publish(session, lead=lead, run_id=earlier.id)
     code = session.exec(select(Family.code).where(Family.status == "published")).one()
     factory.volunteer(capacity="2", full_name="Anchor Aug", **kw)
     august = [factory.newcomer(full_name=f"August {i}", **kw) for i in range(3)]
@@ -418,17 +418,17 @@ def test_after_publishing_earlier_intakes_families_are_running_not_removed(app, 
     assert run.intake == INTAKE and run.status == "draft"
     with app.app_context():
         edits.remove_member(session, lead=lead, run_id=run.id, person_id_=august[0].id)
-    draft = runs.review(session, run)
+    draft = review.summary(session, run)
     assert [(p.full_name, reason) for p, reason in draft["unmatched"]] == [
         ("August 0", "removed from the draft by the DA lead")]
     assert draft["coverage"] == {"signed_up": 3, "with_family": 2, "already": 0,
                                  "from_draft": 2, "waiting": 1, "away": 0}
     assert [p.full_name for p in draft["removed"]] == ["August 0"]
     with app.app_context():
-        runs.publish(session, lead=lead, run_id=run.id)
+        publishing.publish(session, lead=lead, run_id=run.id)
     session.expire_all()
     run = session.get(MatchRun, run.id)
-    after = runs.review(session, run)
+    after = review.summary(session, run)
     # February One stays in the running family: not unmatched, not "removed by the lead".
     assert [(p.full_name, reason) for p, reason in after["unmatched"]] == [
         ("August 0", "removed from the draft by the DA lead")]
@@ -452,7 +452,7 @@ def test_a_buddy_who_joins_a_running_family_is_named_before_and_after_publishing
     confirm_all(session, "2027-02")
     earlier = run_now(app, session, lead, intake="2027-02")
     with app.app_context():
-        runs.publish(session, lead=lead, run_id=earlier.id)
+        publishing.publish(session, lead=lead, run_id=earlier.id)
     running = session.exec(select(Family).where(Family.status == "published")).one()
     helper = factory.volunteer(capacity="1", full_name="Late Helper", can_anchor=None, **kw)
     factory.volunteer(capacity="2", full_name="Anchor Aug", **kw)
@@ -471,13 +471,13 @@ def test_a_buddy_who_joins_a_running_family_is_named_before_and_after_publishing
         session.add(FamilyMember(family_id=copy.id, person_id=helper.id, place="buddy",
                                  reasons=[]))
         session.commit()
-    draft = runs.family_origins(session, run)
+    draft = review.family_origins(session, run)
     assert [(p.full_name, place) for p, place in draft["joined"][running.code]] == [
         ("Late Helper", "buddy")]
     with app.app_context():
-        runs.publish(session, lead=lead, run_id=run.id)
+        publishing.publish(session, lead=lead, run_id=run.id)
     session.expire_all()
-    after = runs.family_origins(session, session.get(MatchRun, run.id))
+    after = review.family_origins(session, session.get(MatchRun, run.id))
     assert [(p.full_name, place) for p, place in after["joined"][running.code]] == [
         ("Late Helper", "buddy")]
     assert helper.id in {m.person_id for m in session.exec(

@@ -17,7 +17,8 @@ from buddy import states
 from buddy.messaging.models import Message
 from buddy.models import AuditEvent, Person, User
 from buddy.services import ServiceError, people, training_year, volunteers
-from buddy.states import STATUS_WORDS, TRANSITIONS, Action, Actor, PersonStatus
+from buddy.states import STATUS_WORDS, TRANSITIONS, Action, Actor
+from buddy.statuses import PersonStatus
 from tests.factories import login, volunteer_form
 
 STATUSES = ["pending", "active", "declined", "paused", "withdrawn"]

@@ -10,6 +10,7 @@ import pytest
 from buddy.models import Invitation
 from buddy.services import trainee_lists
 from buddy.services.trainee_lists import BadFile, parse_date, read
+from buddy.statuses import InvitationStatus
 from tests.factories import mobile
 
 ROOT_SAMPLE = "docs/sample-trainee-list.csv"
@@ -196,7 +197,7 @@ def test_people_already_in_buddy_or_invited_are_skipped_and_named(app, session, 
     volunteer = factory.volunteer(gmc_number="7654321")
     session.add(Invitation(region="london", intake="2027-08", role="newcomer",
                            full_name="Ali Khan", email="ali@example.org", batch_id="x",
-                           status="declined"))
+                           status=InvitationStatus.DECLINED))
     session.add(Invitation(region="wessex", intake="2027-08", role="newcomer",
                            full_name="Other region", email="new@example.org", batch_id="x"))
     session.commit()

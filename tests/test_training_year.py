@@ -23,6 +23,7 @@ from buddy.models import (
     VolunteerConfirmation,
 )
 from buddy.services import cohorts, confirmations, people, training_year
+from buddy.statuses import FamilyStatus, PersonStatus
 from tests.factories import login, mobile
 
 REGION = "london"
@@ -273,7 +274,8 @@ def test_the_invitation_link_refuses_tampering_expiry_and_someone_else(app, sess
 
 def test_no_invitation_while_the_family_runs_and_the_account_page_waits(app, session, year):
     august = year["august"]
-    family = Family(code="london-001", region=REGION, status="published", intake="2027-08")
+    family = Family(code="london-001", region=REGION, status=FamilyStatus.PUBLISHED,
+                    intake="2027-08")
     session.add(family)
     session.flush()
     session.add(FamilyMember(family_id=family.id, person_id=august.id, place="newcomer"))
@@ -284,7 +286,7 @@ def test_no_invitation_while_the_family_runs_and_the_account_page_waits(app, ses
     login(client, factory_email(session, august))
     page = client.get("/account/volunteer").get_data(as_text=True)
     assert "once their buddy family has finished" in page
-    family.status = "ended"
+    family.status = FamilyStatus.ENDED
     session.add(family)
     session.commit()
     daily(app, session, "2028-08-17T09:00:00+01:00")
@@ -310,7 +312,7 @@ def volunteers(app, session, factory):
         ben = factory.volunteer(capacity="2", channel="sms", phone_country="GB",
                                 phone=mobile("GB", 4321))
         cy = factory.volunteer(capacity="1")
-        waiting = factory.volunteer(status="pending")
+        waiting = factory.volunteer(status=PersonStatus.PENDING)
     ben.phone_verified_at = clock.now()
     session.add(ben)
     session.commit()
@@ -441,7 +443,7 @@ def test_questions_wait_for_the_sending_window_and_for_people_who_paused(app, se
     for person in (ana, cy):  # their email addresses are confirmed (else emails wait for it)
         person.email_confirmed_at = clock.now()
         session.add(person)
-    cy.status = "paused"
+    cy.status = PersonStatus.PAUSED
     session.add(cy)
     session.commit()
     daily(app, session, "2027-05-23T02:00:00+01:00")  # the scheduler runs at night

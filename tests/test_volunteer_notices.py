@@ -14,6 +14,7 @@ from sqlmodel import select
 
 from buddy.messaging.models import Message
 from buddy.models import Person
+from buddy.statuses import PersonStatus
 from tests.factories import login, mobile
 from tests.messaging.conftest import confirm, rows, run
 
@@ -39,7 +40,7 @@ def lead_client(app, lead):
 
 
 def _pending(factory, session, **kw) -> Person:
-    person = factory.volunteer(status="pending", region="wessex", scheme="wessex:poole",
+    person = factory.volunteer(status=PersonStatus.PENDING, region="wessex", scheme="wessex:poole",
                                full_name="Dr Sam Lee", **kw)
     return confirm(session, person)
 

@@ -21,18 +21,18 @@ from buddy import clock, reference
 from buddy.links import public_url
 from buddy.messaging import outbox, tokens
 from buddy.messaging import texts as words
-from buddy.messaging.models import (
-    CANCELLED,
-    FAILED,
-    PENDING,
-    SENDING,
-    SENT,
-    UNCERTAIN,
-    Message,
-)
+from buddy.messaging.models import Message
 from buddy.models import AmbassadorPair, Family, FamilyMember, Person, User, utcnow
 from buddy.services import guides
+from buddy.services.members import members_of
 from buddy.settings import CONFIG_DIR, enabled_channels
+from buddy.statuses import (
+    MAYBE_SENT_MESSAGE_STATUSES,
+    FamilyStatus,
+    MessageStatus,
+    PairStatus,
+    PersonStatus,
+)
 
 # The kinds this module plans; anything else in the outbox (sign-in links, email
 # confirmations) is left alone by a reconcile.
@@ -392,7 +392,7 @@ def close_question_plans(family: Family, members: list[tuple[Person, str]], now:
     from buddy import surveys as config
     from buddy.services import endings, surveys
 
-    if family.carry_on_until is not None or family.status != "published":
+    if family.carry_on_until is not None or family.status != FamilyStatus.PUBLISHED:
         return []
     c = cadence_for(family.region)
     question = endings.question_of(family, members)
@@ -497,15 +497,15 @@ def introductions(session: Session, *, run, today: date) -> Introductions:
         return max(today, person.arrival_date - timedelta(days=c.family_intro_days_before))
 
     for family in session.exec(select(Family).where(Family.run_id == run.id)).all():
-        members = _members(session, family)
+        members = members_of(session, family.id)
         running = session.exec(select(Family).where(
             Family.region == family.region, Family.code == family.code,
-            Family.status == "published", Family.id != family.id)).first()
+            Family.status == FamilyStatus.PUBLISHED, Family.id != family.id)).first()
         # Publishing adds a draft's new members to the running family of the same code:
         # those already in it were introduced when it was published.
-        before = {p.id for p, _ in _members(session, running)} if running else set()
+        before = {p.id for p, _ in members_of(session, running.id)} if running else set()
         everyone = {p.id: (p, place) for p, place in members + (
-            _members(session, running) if running else [])}
+            members_of(session, running.id) if running else [])}
         newcomers = [due(p) for p, place in everyone.values()
                      if place == "newcomer" and p.arrival_date]
         days = [due(p) if place == "newcomer" else min(newcomers, default=today)
@@ -537,12 +537,13 @@ def _apply(session: Session, person: Person, plans: list[Plan], *, reconcile: bo
     ).all()
     done = {
         (m.kind, m.subject) for m in rows
-        if m.status in (SENDING, SENT, UNCERTAIN) or (m.status == FAILED and m.channel == "email")
+        if m.status in MAYBE_SENT_MESSAGE_STATUSES
+        or (m.status == MessageStatus.FAILED and m.channel == "email")
     }
-    failed = {(m.channel, m.kind, m.subject) for m in rows if m.status == FAILED}
+    failed = {(m.channel, m.kind, m.subject) for m in rows if m.status == MessageStatus.FAILED}
     known = {(m.channel, m.kind, m.subject): m for m in rows}
     wanted: set[tuple[str, str, str]] = set()
-    if person.status == "active":
+    if person.status == PersonStatus.ACTIVE:
         preferred = channel_for(person)
         for plan in plans:
             if plan.key in done:
@@ -560,13 +561,14 @@ def _apply(session: Session, person: Person, plans: list[Plan], *, reconcile: bo
             wanted.add((channel, *plan.key))
     planned = {plan.key for plan in plans}
     for m in rows:
-        if m.status != PENDING or (m.channel, m.kind, m.subject) in wanted:
+        if m.status != MessageStatus.PENDING or (m.channel, m.kind, m.subject) in wanted:
             continue
-        if reconcile or person.status != "active" or (m.kind, m.subject) in planned:
+        if reconcile or person.status != PersonStatus.ACTIVE or (m.kind, m.subject) in planned:
             # Conditional: a dispatcher may have claimed the row since it was read here.
             session.execute(
-                sa.update(Message).where(Message.id == m.id, Message.status == PENDING)
-                .values(status=CANCELLED, updated_at=now)
+                sa.update(Message)
+                .where(Message.id == m.id, Message.status == MessageStatus.PENDING)
+                .values(status=MessageStatus.CANCELLED, updated_at=now)
             )
 
 
@@ -574,23 +576,14 @@ def _published_families(session: Session, person: Person) -> list[tuple[Family, 
     return list(session.exec(
         select(Family, FamilyMember.place)
         .join(FamilyMember, FamilyMember.family_id == Family.id)
-        .where(FamilyMember.person_id == person.id, Family.status == "published")
-    ).all())
-
-
-def _members(session: Session, family: Family) -> list[tuple[Person, str]]:
-    return list(session.exec(
-        select(Person, FamilyMember.place)
-        .join(FamilyMember, FamilyMember.person_id == Person.id)
-        .where(FamilyMember.family_id == family.id)
-        .order_by(FamilyMember.id)
+        .where(FamilyMember.person_id == person.id, Family.status == FamilyStatus.PUBLISHED)
     ).all())
 
 
 def _published_pairs(session: Session, person: Person) -> list[AmbassadorPair]:
     return list(session.exec(
         select(AmbassadorPair).where(
-            AmbassadorPair.status == "published",
+            AmbassadorPair.status == PairStatus.PUBLISHED,
             (AmbassadorPair.ambassador_id == person.id) | (AmbassadorPair.newcomer_id == person.id),
         )
     ).all())
@@ -613,7 +606,7 @@ def plans_for(session: Session, person: Person, now: datetime) -> list[Plan]:
             if plan.key in queued or ambassador_plans(person, ambassador, newcomer, now):
                 plans.append(plan)
     for family, place in _published_families(session, person):
-        plans += family_plans(person, place, family, _members(session, family), now)
+        plans += family_plans(person, place, family, members_of(session, family.id), now)
     return plans
 
 
@@ -676,7 +669,7 @@ def person_changed(session: Session, person: Person, *, others: bool = True) -> 
         return
     related: dict[int, Person] = {}
     for family, _place in _published_families(session, person):
-        for other, _ in _members(session, family):
+        for other, _ in members_of(session, family.id):
             if other.id != person.id:
                 related[other.id] = other
     for pair in _published_pairs(session, person):

@@ -36,10 +36,10 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from buddy.messaging.models import Message
 from buddy.settings import CONFIG_DIR, enabled_channels
+from buddy.statuses import SendOutcome
 
 log = logging.getLogger(__name__)
 
-SENT, FAILED, RETRY, UNCERTAIN = "sent", "failed", "retry", "uncertain"
 TWILIO_API = "https://api.twilio.com"
 TIMEOUT_S = 10
 # Twilio errors that will never succeed on a retry of the same message: 21655 unknown
@@ -55,7 +55,7 @@ E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 class Outcome:
     """What became of one send."""
 
-    status: str  # sent | failed | retry | uncertain
+    status: SendOutcome
     provider_id: str | None = None
     error: str | None = None
     code: str | None = None
@@ -94,7 +94,7 @@ class LogChannel:
         else:
             log.info("[%s log channel] to %s: %s\n%s", self.name, message.to_address,
                      message.title, body)
-        return Outcome(SENT, provider_id=f"log-{self.name}-{message.id}")
+        return Outcome(SendOutcome.SENT, provider_id=f"log-{self.name}-{message.id}")
 
     def close(self) -> None:
         pass
@@ -232,11 +232,11 @@ class EmailChannel:
         try:
             to, utf8 = mail_address(message.to_address)
         except BadAddress as exc:
-            return Outcome(FAILED, error=str(exc))
+            return Outcome(SendOutcome.FAILED, error=str(exc))
         problem = _header_problem(message.title)
         if problem:
-            return Outcome(FAILED, error=f"The email subject {problem}: fix the title or the "
-                                         "name it comes from")
+            return Outcome(SendOutcome.FAILED, error=f"The email subject {problem}: fix the "
+                                                     "title or the name it comes from")
         try:
             email = self.build(message, body, to)
             envelope_from = (email["From"].addresses[0].addr_spec
@@ -246,10 +246,10 @@ class EmailChannel:
             # surrogate) fails here, before any command reaches the server.
             data = email.as_bytes(policy=SMTP_POLICY.clone(utf8=True) if utf8 else SMTP_POLICY)
         except UnicodeError as exc:
-            return Outcome(FAILED, error="Cannot encode the email: the text contains "
+            return Outcome(SendOutcome.FAILED, error="Cannot encode the email: the text contains "
                                          f"{_bad_character(exc)}, which no email can carry")
         except (ValueError, TypeError, IndexError, LookupError, email_errors.MessageError) as exc:
-            return Outcome(FAILED, error=f"Cannot build the email: {exc}")
+            return Outcome(SendOutcome.FAILED, error=f"Cannot build the email: {exc}")
         # Up to the end of RCPT nothing is delivered: any failure there is safe to retry.
         for fresh in (False, True):
             try:
@@ -260,7 +260,7 @@ class EmailChannel:
                 options: list[str] = []
                 if utf8:
                     if not smtp.has_extn("smtputf8"):
-                        return Outcome(FAILED, error=(
+                        return Outcome(SendOutcome.FAILED, error=(
                             "This internationalised address needs a mail server that offers "
                             "SMTPUTF8, and ours does not: ask the person for another address "
                             "or use a server with SMTPUTF8"))
@@ -278,10 +278,12 @@ class EmailChannel:
             except smtplib.SMTPServerDisconnected as exc:
                 self._drop()
                 if fresh:
-                    return Outcome(RETRY, error=f"Mail server closed the connection: {exc}")
+                    return Outcome(SendOutcome.RETRY,
+                                   error=f"Mail server closed the connection: {exc}")
             except (OSError, smtplib.SMTPException) as exc:
                 self._drop()
-                return Outcome(RETRY, error=f"Mail server unreachable: {exc or type(exc).__name__}")
+                return Outcome(SendOutcome.RETRY,
+                               error=f"Mail server unreachable: {exc or type(exc).__name__}")
         try:
             code, reply = smtp.data(data)
             if code != 250:  # the reply to the message itself: smtplib does not raise
@@ -293,15 +295,17 @@ class EmailChannel:
         except (OSError, smtplib.SMTPException) as exc:
             # The message went out; whether the server kept it is unknown.
             self._drop()
-            return Outcome(UNCERTAIN, error=f"Mail server stopped answering during DATA: {exc}")
-        return Outcome(SENT, provider_id=email["Message-ID"].strip("<>")[:64])
+            return Outcome(SendOutcome.UNCERTAIN,
+                           error=f"Mail server stopped answering during DATA: {exc}")
+        return Outcome(SendOutcome.SENT, provider_id=email["Message-ID"].strip("<>")[:64])
 
     @staticmethod
     def _refused(code: int, reply: bytes | str, what: str) -> Outcome:
         text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
         error = f"Mail server refused the {what}: {code} {text}"
         # 4xx is "try again later"; 5xx is final (RFC 5321).
-        return Outcome(RETRY if 400 <= code < 500 else FAILED, error=error, code=str(code))
+        return Outcome(SendOutcome.RETRY if 400 <= code < 500 else SendOutcome.FAILED,
+                       error=error, code=str(code))
 
 
 # --- Twilio --------------------------------------------------------------------------------
@@ -364,8 +368,9 @@ class TwilioChannel:
         """Free text, or the WhatsApp template `content` (Twilio's Content API) when given."""
         to = message.to_address or ""
         if not E164.fullmatch(to.removeprefix("whatsapp:")):
-            return Outcome(FAILED, error="The phone number is not in international format "
-                                         "(+ and 7 to 15 digits): correct the person's number")
+            return Outcome(SendOutcome.FAILED,
+                           error="The phone number is not in international format "
+                                 "(+ and 7 to 15 digits): correct the person's number")
         if self.name == "whatsapp" and not to.startswith("whatsapp:"):
             to = f"whatsapp:{to}"
         kwargs: dict = {"to": to, "from_": self.from_}
@@ -377,7 +382,8 @@ class TwilioChannel:
         try:
             "".join(str(v) for v in kwargs.values()).encode("utf-8")
         except UnicodeError as exc:
-            return Outcome(FAILED, error=f"Cannot send the text: it contains {_bad_character(exc)}")
+            return Outcome(SendOutcome.FAILED,
+                           error=f"Cannot send the text: it contains {_bad_character(exc)}")
         if self.status_callback is not None:
             kwargs["status_callback"] = self.status_callback(message)
         try:
@@ -386,19 +392,20 @@ class TwilioChannel:
             code = exc.code
             error = f"Twilio {exc.status}" + (f" error {code}" if code else "") + f": {exc.msg}"
             if exc.status == 429 or code == 20429 or exc.status >= 500:
-                return Outcome(RETRY, error=error, code=str(code or exc.status))
+                return Outcome(SendOutcome.RETRY, error=error, code=str(code or exc.status))
             if code in PERMANENT_TWILIO or 400 <= exc.status < 500:
-                return Outcome(FAILED, error=error, code=str(code or exc.status))
-            return Outcome(RETRY, error=error, code=str(code or exc.status))
+                return Outcome(SendOutcome.FAILED, error=error, code=str(code or exc.status))
+            return Outcome(SendOutcome.RETRY, error=error, code=str(code or exc.status))
         except requests.exceptions.RequestException as exc:
             if _connect_failed(exc):
-                return Outcome(RETRY, error=f"Twilio unreachable: {type(exc).__name__}")
+                return Outcome(SendOutcome.RETRY, error=f"Twilio unreachable: {type(exc).__name__}")
             # Read timeout or a dropped connection after the request went out: Twilio may
             # have accepted it. Never resent automatically; the status callback settles it.
-            return Outcome(UNCERTAIN, error=f"No answer from Twilio: {type(exc).__name__}")
+            return Outcome(SendOutcome.UNCERTAIN,
+                           error=f"No answer from Twilio: {type(exc).__name__}")
         except TwilioException as exc:
-            return Outcome(UNCERTAIN, error=f"Twilio client error: {exc}")
-        return Outcome(SENT, provider_id=sent.sid)
+            return Outcome(SendOutcome.UNCERTAIN, error=f"Twilio client error: {exc}")
+        return Outcome(SendOutcome.SENT, provider_id=sent.sid)
 
     def close(self) -> None:
         self.http.close()

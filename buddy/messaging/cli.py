@@ -1,5 +1,6 @@
 """Scheduled commands: `buddy dispatch` (one pass), `buddy daily` (the programme year's daily
-jobs) and `buddy scheduler` (dispatch every minute, daily once a day)."""
+jobs) and `buddy scheduler` (dispatch and the stale match run check every minute, daily once a
+day)."""
 
 from __future__ import annotations
 
@@ -62,8 +63,8 @@ def daily_command() -> None:
               help="When the daily jobs run, UK time (and once when the scheduler starts).")
 @with_appcontext
 def scheduler_command(interval: int, daily_at: str) -> None:
-    """Run the one scheduler process: a dispatch pass every minute and the daily jobs once a
-    day, until stopped.
+    """Run the one scheduler process: a dispatch pass and the stale match run check every
+    minute, and the daily jobs once a day, until stopped.
 
     Run exactly one of these (APScheduler in several processes runs each job once per
     process). It keeps no state of its own: the outbox table is the truth.
@@ -72,7 +73,7 @@ def scheduler_command(interval: int, daily_at: str) -> None:
 
     from buddy import clock, db
     from buddy.messaging.dispatch import dispatch
-    from buddy.services import daily
+    from buddy.services import daily, runs
 
     try:
         hour, minute = (int(part) for part in daily_at.split(":"))
@@ -92,12 +93,21 @@ def scheduler_command(interval: int, daily_at: str) -> None:
             if counts:
                 log.info("dispatch", extra={"counts": dict(counts)})
 
-    def run_daily() -> None:
-        with app.app_context():
-            try:
-                daily.run(db.get_session(), now=clock.now())
-            except Exception:  # tomorrow's run (or a restart) catches up: every step does
-                log.exception("daily run failed")
+    def guarded(what: str, job):
+        """`job` at the clock's time in the app's context; a failure is logged, and the next
+        run catches up (every job acts on all that is due)."""
+        def run() -> None:
+            with app.app_context():
+                try:
+                    job(db.get_session(), now=clock.now())
+                except Exception:
+                    log.exception(f"{what} failed")
+        return run
+
+    run_daily = guarded("daily run", daily.run)
+    # A match run whose job died is failed within a minute of being found stale, so that its
+    # page says so: pages that show runs only read them.
+    check_runs = guarded("stale match run check", runs.fail_stale_runs)
 
     scheduler = BlockingScheduler(timezone=UTC)
     # Once at start as well: a scheduler that was down at the daily time catches up at once
@@ -105,9 +115,10 @@ def scheduler_command(interval: int, daily_at: str) -> None:
     scheduler.add_job(run_daily, "cron", hour=hour, minute=minute, timezone=clock.ENGLAND,
                       id="daily", next_run_time=datetime.now(UTC), coalesce=True,
                       max_instances=1, misfire_grace_time=6 * 3600)
-    scheduler.add_job(run_pass, "interval", seconds=interval, id="dispatch",
-                      next_run_time=datetime.now(UTC), coalesce=True, max_instances=1,
-                      misfire_grace_time=interval)
+    for job, name in ((run_pass, "dispatch"), (check_runs, "stale runs")):
+        scheduler.add_job(job, "interval", seconds=interval, id=name,
+                          next_run_time=datetime.now(UTC), coalesce=True, max_instances=1,
+                          misfire_grace_time=interval)
 
     def stop(_signum, _frame) -> None:
         # Let a pass in progress finish its current message; the rest stay pending.

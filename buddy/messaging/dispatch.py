@@ -23,7 +23,6 @@ from buddy.links import public_url
 from buddy.messaging import cadence, tokens
 from buddy.messaging.channels import (
     OPTED_OUT,
-    RETRY,
     Channel,
     NoTemplate,
     Outcome,
@@ -32,21 +31,9 @@ from buddy.messaging.channels import (
     whatsapp_content,
     whatsapp_templates,
 )
-from buddy.messaging.channels import SENT as OUT_SENT
-from buddy.messaging.models import (
-    CANCELLED,
-    EXPIRED,
-    FAILED,
-    PENDING,
-    SENDING,
-    SENT,
-    UNCERTAIN,
-    CheckIn,
-    Flag,
-    InboundMessage,
-    Message,
-)
+from buddy.messaging.models import CheckIn, Flag, InboundMessage, Message
 from buddy.models import Person, utcnow
+from buddy.statuses import MessageStatus, PersonStatus, SendOutcome
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +86,8 @@ def dispatch(
         with Session(db.engine(), expire_on_commit=False) as session:
             requeued, uncertain = _recover_stuck(session, clock())
             counts["requeued"] += requeued
-            counts["uncertain"] += uncertain
-            counts["expired"] += _expire(session, clock())
+            counts[MessageStatus.UNCERTAIN] += uncertain
+            counts[MessageStatus.EXPIRED] += _expire(session, clock())
             while limit is None or sum(counts.values()) < limit:
                 message_id = _claim_next(session, clock(), postgres=postgres)
                 if message_id is None:
@@ -130,23 +117,24 @@ def _failed_alone(session: Session, message_id: int, exc: Exception, now: dateti
     log.exception("message %s could not be sent", message_id)
     reason = f"Could not be sent ({type(exc).__name__}: {exc})"[:500]
     message = session.get(Message, message_id, populate_existing=True)
-    if message is None or message.status != SENDING:
+    if message is None or message.status != MessageStatus.SENDING:
         session.rollback()
-        return "failed"
+        return MessageStatus.FAILED
     person = session.get(Person, message.person_id) if message.person_id else None
     try:
-        return _record(session, message, person, Outcome(FAILED, error=reason), now)
+        return _record(session, message, person, Outcome(SendOutcome.FAILED, error=reason), now)
     except (sa.exc.OperationalError, sa.exc.InterfaceError):
         raise
     except Exception:  # even the follow-up failed: the row is failed all the same
         session.rollback()
         log.exception("message %s: its failure could not be followed up", message_id)
         session.execute(
-            sa.update(Message).where(Message.id == message_id, Message.status == SENDING)
-            .values(status=FAILED, last_error=reason, updated_at=now)
+            sa.update(Message).where(Message.id == message_id,
+                                     Message.status == MessageStatus.SENDING)
+            .values(status=MessageStatus.FAILED, last_error=reason, updated_at=now)
         )
         session.commit()
-        return "failed"
+        return MessageStatus.FAILED
 
 
 def _recover_stuck(session: Session, now: datetime) -> tuple[int, int]:
@@ -156,18 +144,18 @@ def _recover_stuck(session: Session, now: datetime) -> tuple[int, int]:
     is sent once; with it the provider may have the message, so it is uncertain and never
     resent automatically (RELIABILITY.md, Outbox).
     """
-    stuck = (Message.status == SENDING, Message.claimed_at < now - STUCK_AFTER)
+    stuck = (Message.status == MessageStatus.SENDING, Message.claimed_at < now - STUCK_AFTER)
     requeued = session.execute(
         sa.update(Message)
         .where(*stuck, Message.handed_at.is_(None))
-        .values(status=PENDING, updated_at=now, attempts=Message.attempts - 1,
+        .values(status=MessageStatus.PENDING, updated_at=now, attempts=Message.attempts - 1,
                 last_error="The dispatcher stopped before sending: queued again")
         .returning(Message.id)
     ).all()
     uncertain = session.execute(
         sa.update(Message)
         .where(*stuck, Message.handed_at.is_not(None))
-        .values(status=UNCERTAIN, updated_at=now,
+        .values(status=MessageStatus.UNCERTAIN, updated_at=now,
                 last_error="Stopped while sending (the dispatcher died?): the provider may "
                            "have it, so it is not resent automatically")
         .returning(Message.id)
@@ -179,9 +167,9 @@ def _recover_stuck(session: Session, now: datetime) -> tuple[int, int]:
 def _expire(session: Session, now: datetime) -> int:
     result = session.execute(
         sa.update(Message)
-        .where(Message.status == PENDING, Message.expires_at.is_not(None),
+        .where(Message.status == MessageStatus.PENDING, Message.expires_at.is_not(None),
                Message.expires_at <= now)
-        .values(status=EXPIRED, updated_at=now,
+        .values(status=MessageStatus.EXPIRED, updated_at=now,
                 last_error="Not sent before it stopped being relevant")
         .returning(Message.id)
     ).all()
@@ -194,7 +182,7 @@ def _claim_next(session: Session, now: datetime, *, postgres: bool) -> int | Non
     due = (
         select(Message.id)
         .where(
-            Message.status == PENDING,
+            Message.status == MessageStatus.PENDING,
             Message.due_at <= now,
             sa.or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
         )
@@ -208,8 +196,9 @@ def _claim_next(session: Session, now: datetime, *, postgres: bool) -> int | Non
     # status='pending' no longer matches. RETURNING, as psycopg's rowcount can be -1.
     claimed = session.connection().execute(
         sa.update(Message)
-        .where(Message.id == due.scalar_subquery(), Message.status == PENDING)
-        .values(status=SENDING, claimed_at=now, updated_at=now, attempts=Message.attempts + 1)
+        .where(Message.id == due.scalar_subquery(), Message.status == MessageStatus.PENDING)
+        .values(status=MessageStatus.SENDING, claimed_at=now, updated_at=now,
+                attempts=Message.attempts + 1)
         .returning(Message.id)
     ).first()
     session.commit()
@@ -220,17 +209,18 @@ def _release(session: Session, message: Message, *, until: datetime, reason: str
              now: datetime) -> str:
     """Put a claimed row back, untried, for later (outside the window, unconfirmed email)."""
     session.execute(
-        sa.update(Message).where(Message.id == message.id, Message.status == SENDING)
-        .values(status=PENDING, next_attempt_at=until, attempts=Message.attempts - 1,
+        sa.update(Message).where(Message.id == message.id, Message.status == MessageStatus.SENDING)
+        .values(status=MessageStatus.PENDING, next_attempt_at=until, attempts=Message.attempts - 1,
                 last_error=reason, updated_at=now)
     )
     session.commit()
     return "waiting"
 
 
-def _finish(session: Session, message: Message, status: str, reason: str, now: datetime) -> str:
+def _finish(session: Session, message: Message, status: MessageStatus, reason: str,
+            now: datetime) -> str:
     session.execute(
-        sa.update(Message).where(Message.id == message.id, Message.status == SENDING)
+        sa.update(Message).where(Message.id == message.id, Message.status == MessageStatus.SENDING)
         .values(status=status, last_error=reason, updated_at=now)
     )
     return status
@@ -255,18 +245,20 @@ def _process(session: Session, message_id: int, now: datetime,
 
     # Re-check before sending: still relevant, still active, still wanted on this channel?
     if _anonymised(session, message, person):
-        result = _finish(session, message, CANCELLED, "Person anonymised", now)
+        result = _finish(session, message, MessageStatus.CANCELLED, "Person anonymised", now)
         session.commit()
         return result
     if message.expires_at is not None and message.expires_at <= now:
-        result = _finish(session, message, EXPIRED, "Not sent before it stopped being relevant",
-                         now)
+        result = _finish(session, message, MessageStatus.EXPIRED,
+                         "Not sent before it stopped being relevant", now)
         session.commit()
         return result
     if person is not None and (planned or notice):
         # A notice of a decision goes whatever the status it left them in, unless they left.
-        if (person.status != "active" and planned) or (notice and person.status == "withdrawn"):
-            result = _finish(session, message, CANCELLED, f"Person is {person.status}", now)
+        if ((person.status != PersonStatus.ACTIVE and planned)
+                or (notice and person.status == PersonStatus.WITHDRAWN)):
+            result = _finish(session, message, MessageStatus.CANCELLED,
+                             f"Person is {person.status}", now)
             session.commit()
             return result
         if message.channel != "email" and (
@@ -274,7 +266,7 @@ def _process(session: Session, message_id: int, now: datetime,
         ):
             reason = ("Opted out of texts" if person.sms_opted_out
                       else f"{message.channel} is switched off")
-            result = _finish(session, message, CANCELLED, reason, now)
+            result = _finish(session, message, MessageStatus.CANCELLED, reason, now)
             session.flush()
             # Queued by email instead.
             if notice:
@@ -297,7 +289,7 @@ def _process(session: Session, message_id: int, now: datetime,
 
         reason = invitations.still_wanted(session, message)
         if reason is not None:
-            result = _finish(session, message, CANCELLED, reason, now)
+            result = _finish(session, message, MessageStatus.CANCELLED, reason, now)
             session.commit()
             return result
         rules = cadence.cadence_for(message.region)
@@ -307,7 +299,8 @@ def _process(session: Session, message_id: int, now: datetime,
                             reason="Waiting for the sending window")
     channel = channels.get(message.channel)
     if channel is None:
-        result = _finish(session, message, FAILED, f"No {message.channel} channel", now)
+        result = _finish(session, message, MessageStatus.FAILED,
+                         f"No {message.channel} channel", now)
         session.commit()
         return result
 
@@ -333,10 +326,12 @@ def _process(session: Session, message_id: int, now: datetime,
                 kind=message.kind, body=body, texts=cadence.texts(),
                 templates=whatsapp_templates(templates_path(current_app.config)))
         except NoTemplate as exc:
-            return _record(session, message, person, Outcome(FAILED, error=str(exc)), now)
+            return _record(session, message, person,
+                           Outcome(SendOutcome.FAILED, error=str(exc)), now)
     # One short commit before the network call: from here on a crash leaves the row
     # uncertain (the provider may have it); before it, the row is simply queued again.
-    session.execute(sa.update(Message).where(Message.id == message.id, Message.status == SENDING)
+    session.execute(sa.update(Message)
+                    .where(Message.id == message.id, Message.status == MessageStatus.SENDING)
                     .values(handed_at=now))
     session.commit()
     started = time.perf_counter()
@@ -359,17 +354,24 @@ def _process(session: Session, message_id: int, now: datetime,
 def _record_bare(session: Session, message: Message, outcome: Outcome, now: datetime) -> str:
     """The provider's outcome alone, without its follow-up: a sent message stays sent (a
     failed one would fall back to email and reach the person twice)."""
-    status = {OUT_SENT: SENT, RETRY: PENDING}.get(outcome.status, outcome.status)
+    status = _row_status(outcome)
     values: dict = {"status": status, "updated_at": now, "error_code": outcome.code,
                     "last_error": f"{outcome.error or 'Sent'}; recording it failed (see the log)"}
-    if status == SENT:
+    if status == MessageStatus.SENT:
         values.update(sent_at=now, provider_id=outcome.provider_id)
-    elif status == PENDING:
+    elif status == MessageStatus.PENDING:
         values["next_attempt_at"] = now + backoff(message.attempts)
-    session.execute(sa.update(Message).where(Message.id == message.id,
-                                             Message.status == SENDING).values(**values))
+    session.execute(sa.update(Message).where(
+        Message.id == message.id, Message.status == MessageStatus.SENDING).values(**values))
     session.commit()
-    return "retry" if status == PENDING else status
+    return SendOutcome.RETRY if status == MessageStatus.PENDING else status
+
+
+def _row_status(outcome: Outcome) -> MessageStatus:
+    """The status a send's outcome leaves its row in: a retry waits in pending."""
+    if outcome.status == SendOutcome.RETRY:
+        return MessageStatus.PENDING
+    return MessageStatus(outcome.status)
 
 
 def _log_call(message: Message, outcome: str, started: float, code: str | None = None) -> None:
@@ -425,47 +427,47 @@ def _record(session: Session, message: Message, person: Person | None, outcome: 
             now: datetime) -> str:
     """Write the outcome of one send, with its side effects, in one short transaction."""
     values: dict = {"updated_at": now}
-    status = outcome.status
-    if outcome.status == OUT_SENT:
-        values.update(status=SENT, sent_at=now, provider_id=outcome.provider_id,
+    status = _row_status(outcome)
+    if outcome.status == SendOutcome.SENT:
+        values.update(status=status, sent_at=now, provider_id=outcome.provider_id,
                       last_error=None, error_code=None,
                       provider_status=sa.func.coalesce(Message.provider_status, "accepted"))
-    elif outcome.status == RETRY:
-        if message.attempts >= MAX_ATTEMPTS:
-            status = FAILED
-            values.update(status=FAILED, error_code=outcome.code,
-                          last_error=f"Gave up after {message.attempts} tries: {outcome.error}")
-        else:
-            values.update(status=PENDING, next_attempt_at=now + backoff(message.attempts),
-                          last_error=outcome.error, error_code=outcome.code)
+    elif outcome.status == SendOutcome.RETRY and message.attempts >= MAX_ATTEMPTS:
+        status = MessageStatus.FAILED
+        values.update(status=status, error_code=outcome.code,
+                      last_error=f"Gave up after {message.attempts} tries: {outcome.error}")
+    elif outcome.status == SendOutcome.RETRY:
+        values.update(status=status, next_attempt_at=now + backoff(message.attempts),
+                      last_error=outcome.error, error_code=outcome.code)
     else:  # failed or uncertain
-        values.update(status=outcome.status, last_error=outcome.error, error_code=outcome.code)
+        values.update(status=status, last_error=outcome.error, error_code=outcome.code)
     session.connection().execute(
-        sa.update(Message).where(Message.id == message.id, Message.status == SENDING)
+        sa.update(Message).where(Message.id == message.id,
+                                 Message.status == MessageStatus.SENDING)
         .values(**values)
     )
     session.expire_all()  # the Core UPDATE bypassed the identity map
-    if status == SENT and message.kind == "checkin" and person is not None:
+    if status == MessageStatus.SENT and message.kind == "checkin" and person is not None:
         session.execute(
             sa.update(CheckIn)
             .where(CheckIn.person_id == person.id,
                    CheckIn.day == int(message.subject.rsplit(":", 1)[-1]))
             .values(sent_at=now, message_id=message.id, channel=message.channel)
         )
-    if status == FAILED and message.invitation_id is not None:
+    if status == MessageStatus.FAILED and message.invitation_id is not None:
         from buddy.services import invitations
 
         if message.channel == "email":
             invitations.bounced(session, invitation_id=message.invitation_id)
         elif outcome.code == str(OPTED_OUT):  # the number said STOP to Twilio before
             invitations.texts_stopped(session, number=message.to_address)
-    if status == FAILED and person is not None:
+    if status == MessageStatus.FAILED and person is not None:
         message_failed(session, message, person, code=outcome.code, error=values["last_error"],
                        now=now)
     session.commit()
-    if status != SENT:
+    if status != MessageStatus.SENT:
         log.warning("message %s %s: %s", message.id, status, values.get("last_error"))
-    return "retry" if status == PENDING else status
+    return SendOutcome.RETRY if status == MessageStatus.PENDING else status
 
 
 def message_failed(session: Session, message: Message, person: Person, *, code: str | None,

@@ -8,13 +8,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from buddy.models import _utc_column, utcnow
-
-# Outbox statuses. pending -> sending -> sent | failed | uncertain | pending (retry);
-# pending -> cancelled | expired. Only pending rows are ever moved or cancelled.
-PENDING, SENDING, SENT, FAILED, UNCERTAIN = "pending", "sending", "sent", "failed", "uncertain"
-CANCELLED, EXPIRED = "cancelled", "expired"
-# A row in one of these states was (or may have been) handed to a provider: never send again.
-HANDED_OVER = (SENDING, SENT, FAILED, UNCERTAIN)
+from buddy.statuses import FlagStatus, MessageStatus
 
 
 class Message(SQLModel, table=True):
@@ -69,8 +63,7 @@ class Message(SQLModel, table=True):
     timezone: str | None = Field(default=None, max_length=64)
     # After this moment the message is no longer relevant: expired, never sent late.
     expires_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
-    # pending | sending | sent | failed | uncertain | cancelled | expired
-    status: str = Field(default="pending", max_length=12, index=True)
+    status: str = Field(default=MessageStatus.PENDING, max_length=12, index=True)
     attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     # A retry (or a wait for the sending window) is not tried before this moment.
     next_attempt_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
@@ -193,7 +186,7 @@ class Flag(SQLModel, table=True):
         default=None,
         sa_column=sa.Column(sa.Integer, sa.ForeignKey("messages.id", ondelete="SET NULL")),
     )
-    status: str = Field(default="open", max_length=12, index=True)  # open | contacted | resolved
+    status: str = Field(default=FlagStatus.OPEN, max_length=12, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column(index=True))
     handled_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     handled_by: int | None = Field(

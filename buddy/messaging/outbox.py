@@ -12,8 +12,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
-from buddy.messaging.models import CANCELLED, EXPIRED, PENDING, Message
+from buddy.messaging.models import Message
 from buddy.models import Person, User, utcnow
+from buddy.statuses import UNSENT_MESSAGE_STATUSES, MessageStatus
 
 log = logging.getLogger(__name__)
 
@@ -82,20 +83,20 @@ def enqueue(
         new_due = due_at or now
         person_id = person.id if person else existing.person_id
         region = person.region if person else existing.region
-        unchanged = existing.status == PENDING and (
+        unchanged = existing.status == MessageStatus.PENDING and (
             existing.due_at, existing.body, existing.title, existing.to_address,
             existing.timezone, existing.expires_at, existing.person_id, existing.region,
         ) == (new_due, body, title, to_address, timezone, expires_at, person_id, region)
         if unchanged:
             return existing  # most re-plans change nothing: no UPDATE, no new sending window
-        if existing.status in (PENDING, CANCELLED, EXPIRED):
+        if existing.status in UNSENT_MESSAGE_STATUSES:
             values = dict(
-                status=PENDING, due_at=new_due, body=body, title=title, to_address=to_address,
-                timezone=timezone, expires_at=expires_at, person_id=person_id, region=region,
-                updated_at=now,
+                status=MessageStatus.PENDING, due_at=new_due, body=body, title=title,
+                to_address=to_address, timezone=timezone, expires_at=expires_at,
+                person_id=person_id, region=region, updated_at=now,
             )
             # A moved or revived message has its sending window worked out afresh.
-            if existing.status != PENDING or existing.due_at != new_due:
+            if existing.status != MessageStatus.PENDING or existing.due_at != new_due:
                 values["next_attempt_at"] = None
             # Conditional on the status read: a dispatcher that claimed the row since then
             # keeps it (PostgreSQL re-checks the condition after waiting for its lock).
@@ -154,6 +155,6 @@ def enqueue_invitations(session: Session, messages: list[dict]) -> None:
         return
     now = utcnow()
     rows = [{**m, "title": _storable(m["title"]), "body": _storable(m["body"]),
-             "to_address": _storable(m["to_address"]), "status": PENDING, "attempts": 0,
-             "created_at": now, "updated_at": now} for m in messages]
+             "to_address": _storable(m["to_address"]), "status": MessageStatus.PENDING,
+             "attempts": 0, "created_at": now, "updated_at": now} for m in messages]
     session.execute(_insert_invitation(session.get_bind().dialect.name), rows)

@@ -10,20 +10,15 @@ from sqlmodel import Session, select
 
 from buddy.messaging import cadence, tokens
 from buddy.messaging.dispatch import message_failed
-from buddy.messaging.models import (
-    CANCELLED,
-    FAILED,
-    PENDING,
-    SENDING,
-    SENT,
-    UNCERTAIN,
-    CheckIn,
-    Flag,
-    InboundMessage,
-    Message,
-)
+from buddy.messaging.models import CheckIn, Flag, InboundMessage, Message
 from buddy.models import Person, User, utcnow
 from buddy.services import NotFound, audit, phone_verification
+from buddy.statuses import (
+    MAYBE_SENT_MESSAGE_STATUSES,
+    PROBLEM_MESSAGE_STATUSES,
+    FlagStatus,
+    MessageStatus,
+)
 from buddy.text import without_controls
 
 # Twilio acts on these itself and still forwards them (RELIABILITY.md, Twilio).
@@ -93,7 +88,7 @@ def raise_flag(session: Session, person: Person, reason: str, text: str = "", *,
                check_in: CheckIn | None = None) -> Flag:
     """An open flag for the region's DA lead; one per person, reason and check-in while open."""
     query = select(Flag).where(Flag.person_id == person.id, Flag.reason == reason,
-                               Flag.status == "open")
+                               Flag.status == FlagStatus.OPEN)
     if check_in is not None:
         existing = session.exec(query.where(Flag.check_in_id == check_in.id)).first()
         if existing is not None:
@@ -239,8 +234,9 @@ def set_opt_out(session: Session, person: Person, opted_out: bool) -> None:
         session.execute(
             sa.update(Message).where(Message.person_id == person.id,
                                      Message.kind == phone_verification.KIND,
-                                     Message.status == PENDING)
-            .values(status=CANCELLED, updated_at=utcnow(), last_error="Opted out of texts")
+                                     Message.status == MessageStatus.PENDING)
+            .values(status=MessageStatus.CANCELLED, updated_at=utcnow(),
+                    last_error="Opted out of texts")
         )
     cadence.person_changed(session, person)
 
@@ -266,8 +262,8 @@ def status_callback(session: Session, *, message_id: int, sid: str, status: str,
         message.provider_status = status
     settled = message.provider_status
     if settled in DELIVERY_FAILED:
-        if message.status in (SENT, UNCERTAIN, SENDING):
-            message.status = FAILED
+        if message.status in MAYBE_SENT_MESSAGE_STATUSES:
+            message.status = MessageStatus.FAILED
             message.error_code = error_code or message.error_code
             message.last_error = f"Twilio reports {settled}" + (
                 f" (error {error_code})" if error_code else "")
@@ -276,9 +272,9 @@ def status_callback(session: Session, *, message_id: int, sid: str, status: str,
                 session.add(message)
                 message_failed(session, message, person, code=error_code,
                                error=message.last_error, now=now)
-    elif message.status == UNCERTAIN:
+    elif message.status == MessageStatus.UNCERTAIN:
         # Twilio has it after all: the uncertain row was in fact sent.
-        message.status, message.sent_at = SENT, message.sent_at or now
+        message.status, message.sent_at = MessageStatus.SENT, message.sent_at or now
         message.last_error = None
     message.updated_at = now
     session.add(message)
@@ -319,7 +315,7 @@ def confirm_email(session: Session, token: str) -> Person:
         session.execute(
             sa.update(Message)
             .where(Message.user_id == user.id, Message.channel == "email",
-                   Message.status == PENDING)
+                   Message.status == MessageStatus.PENDING)
             .values(next_attempt_at=None, updated_at=now)
         )
         audit.record(session, actor=None, action="email_confirmed", region=person.region,
@@ -332,7 +328,7 @@ def problems(session: Session, regions: list[str] | None) -> list[tuple[Message,
     """Failed and uncertain messages (newest first) in `regions` (None: all)."""
     query = (
         select(Message, Person).join(Person, Person.id == Message.person_id, isouter=True)
-        .where(Message.status.in_((FAILED, UNCERTAIN)))
+        .where(Message.status.in_(PROBLEM_MESSAGE_STATUSES))
         .order_by(Message.updated_at.desc()).limit(500)
     )
     if regions is not None:

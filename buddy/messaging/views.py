@@ -26,6 +26,7 @@ from buddy.extensions import csrf
 from buddy.forms import ActionForm
 from buddy.messaging import replies, tokens
 from buddy.services import ServiceError, endings
+from buddy.services.members import members_of
 
 bp = Blueprint("messaging", __name__)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -122,7 +123,7 @@ def family_answer(token: str):
             session.commit()
             return render_template("messages/family_answer_done.html", answer=answer)
     already = endings.answers_of(session, family.id).get(person.id)
-    members = endings.members_of(session, family.id)
+    members = members_of(session, family.id)
     open_now = endings.is_open(family, endings.question_of(family, members),
                                endings.england_day(clock.now()))
     return render_template("messages/family_answer.html", answer=answer, form=form,

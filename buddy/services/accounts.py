@@ -110,7 +110,7 @@ def register_member(
     person = Person(
         **profile,
         user_id=user.id,
-        status=states.initial(role).value,
+        status=states.initial(role),
         contact_consent_at=now,
         sensitive_consent_at=now if sensitive else None,
     )

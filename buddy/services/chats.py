@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 
 from buddy.models import Family, FamilyMember, Person, User
 from buddy.services import NotFound, ServiceError, audit, endings
+from buddy.statuses import FamilyStatus
 
 # The chat services regions already run their communities on, by the host of their invite
 # links. Only these: a link on a family page is followed by every member, so it must lead to
@@ -74,7 +75,7 @@ def family_for_editor(session: Session, user: User, family_id: int) -> Family:
             .join(Person, Person.id == FamilyMember.person_id)
             .where(Family.id == family_id, Person.user_id == user.id,
                    FamilyMember.place == "anchor")).first()
-    if family is None or family.status != "published":
+    if family is None or family.status != FamilyStatus.PUBLISHED:
         raise NotFound()
     return family
 

@@ -6,7 +6,7 @@ so a result maps back to rows without a lookup table.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import re
 from collections.abc import Iterable
 
 import sqlalchemy as sa
@@ -21,6 +21,7 @@ from buddy.models import (
     Person,
     VolunteerConfirmation,
 )
+from buddy.statuses import FamilyStatus, PairStatus
 
 PREFIX = {"newcomer": "n", "buddy": "b", "ambassador": "a"}
 GENDER = {"female": "F", "male": "M", "other": "X"}
@@ -33,6 +34,15 @@ def key(person: Person) -> str:
 def person_id(cohort_key: str) -> int:
     """The database id behind a cohort key like "n-12"."""
     return int(cohort_key.split("-", 1)[1])
+
+
+_KEY = re.compile(r"\b[nba]-\d+\b")
+
+
+def readable(text: str, people: dict[str, Person]) -> str:
+    """Replace cohort keys ("b-12") in a solver sentence with people's names."""
+    return _KEY.sub(lambda m: people[m.group(0)].full_name if m.group(0) in people
+                    else "someone who has since left", text)
 
 
 COHORT_COLUMNS = (
@@ -89,15 +99,7 @@ def families_with_members(session: Session, *where) -> list[tuple[Family, list]]
 def published_families(session: Session, region: str) -> list[tuple[Family, list]]:
     """Published families of `region` with (FamilyMember, Person) rows, by family code."""
     return [(f, members) for f, members in families_with_members(
-        session, Family.region == region, Family.status == "published") if members]
-
-
-def members_of(session: Session, family_id: int) -> list[tuple[FamilyMember, Person]]:
-    rows = session.exec(
-        select(FamilyMember, Person).join(Person, Person.id == FamilyMember.person_id)
-        .where(FamilyMember.family_id == family_id).order_by(FamilyMember.id)
-    ).all()
-    return list(rows)
+        session, Family.region == region, Family.status == FamilyStatus.PUBLISHED) if members]
 
 
 def locked_entry(family: Family, members: Iterable[tuple[FamilyMember, Person]]) -> dict:
@@ -146,7 +148,7 @@ def _in_intake(region: str, intake: str):
     same = Person.intake == intake
     if intake == intakes.next_intake(clock.today(), region):
         same = sa.or_(same, Person.intake.is_(None))
-    return sa.and_(same, Person.id.not_in(_members(region, ("ended",))))
+    return sa.and_(same, Person.id.not_in(_members(region, (FamilyStatus.ENDED,))))
 
 
 def confirmed(session: Session, region: str, intake: str) -> dict[int, int | None]:
@@ -171,7 +173,7 @@ def intake_counts(session: Session, region: str, intake: str) -> dict[str, int]:
     return {"newcomers": int(newcomers), "volunteers": len(confirmed(session, region, intake))}
 
 
-def _members(region: str, statuses: tuple[str, ...] = ("published",)):
+def _members(region: str, statuses: tuple[str, ...] = (FamilyStatus.PUBLISHED,)):
     """People in a family of `region` with one of `statuses` (running: published), as a
     subquery."""
     return (select(FamilyMember.person_id).join(Family, Family.id == FamilyMember.family_id)
@@ -256,6 +258,15 @@ def _newcomers_held(published: list) -> dict[int, int]:
     return load
 
 
+def ambassador_load(session: Session) -> dict[int, int]:
+    """Ambassador id -> how many newcomers they are introduced to (published pairs), in
+    every region: an ambassador's capacity is national."""
+    return dict(session.exec(
+        select(AmbassadorPair.ambassador_id, sa.func.count())
+        .where(AmbassadorPair.status == PairStatus.PUBLISHED)
+        .group_by(AmbassadorPair.ambassador_id)).all())
+
+
 def ambassador_cohort(session: Session, region: str) -> dict:
     """The national pool of ambassadors (capacity less their published pairs) and the region's
     active newcomers who asked for an ambassador and do not have one yet.
@@ -264,11 +275,9 @@ def ambassador_cohort(session: Session, region: str) -> dict:
     intakes before the region's next one are left out ('YYYY-MM' sorts as the dates do).
     """
     upcoming = intakes.next_intake(clock.today(), region)
-    load: dict[int, int] = defaultdict(int)
-    paired: set[int] = set()
-    for pair in session.exec(select(AmbassadorPair).where(AmbassadorPair.status == "published")):
-        load[pair.ambassador_id] += 1
-        paired.add(pair.newcomer_id)
+    load = ambassador_load(session)
+    paired = set(session.exec(select(AmbassadorPair.newcomer_id).where(
+        AmbassadorPair.status == PairStatus.PUBLISHED)).all())
     ambassadors = session.exec(
         select(Person).where(Person.role == "ambassador", states.matchable())
         .order_by(Person.id)
@@ -282,7 +291,7 @@ def ambassador_cohort(session: Session, region: str) -> dict:
     people = [_entry(p) for p in newcomers if p.id not in paired]
     for a in ambassadors:
         entry = _entry(a)
-        entry["capacity"] = max(0, (a.capacity or 0) - load[a.id])
+        entry["capacity"] = max(0, (a.capacity or 0) - load.get(a.id, 0))
         people.append(entry)
     keys = {p["id"] for p in people}
     return {"version": 1, "people": people, "locked": [],

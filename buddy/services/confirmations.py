@@ -27,10 +27,11 @@ from sqlmodel import Session, select
 from buddy import clock, intakes, reference, scoping, states
 from buddy.links import public_url
 from buddy.messaging import cadence, outbox, tokens
-from buddy.messaging.models import CANCELLED, PENDING, Message
+from buddy.messaging.models import Message
 from buddy.models import Person, User, VolunteerConfirmation, utcnow
 from buddy.services import NotFound, ServiceError, audit
 from buddy.services.profiles import MAX_CAPACITY
+from buddy.statuses import MessageStatus
 
 ASK_KIND, REMINDER_KIND = "availability_ask", "availability_reminder"
 REMINDER_DAYS_BEFORE = 7
@@ -130,7 +131,7 @@ def daily(session: Session, *, now: datetime) -> dict[str, int]:
         for user_id, kind, created in session.exec(
                 select(Message.user_id, Message.kind, Message.created_at).where(
                     Message.kind.in_((ASK_KIND, REMINDER_KIND)),
-                    Message.subject == subject(intake), Message.status != CANCELLED,
+                    Message.subject == subject(intake), Message.status != MessageStatus.CANCELLED,
                     Message.user_id.in_([p.user_id for p in people]))):
             sent[(user_id, kind)] = min(created, sent.get((user_id, kind), created))
         asked_on = ask_day(intake, region)
@@ -178,8 +179,9 @@ def _record(session: Session, person: Person, intake: str, available: bool,
     # Answered: the reminder, if still waiting, is not sent.
     session.execute(
         sa.update(Message).where(Message.person_id == person.id, Message.kind == REMINDER_KIND,
-                                 Message.subject == subject(intake), Message.status == PENDING)
-        .values(status=CANCELLED, updated_at=now))
+                                 Message.subject == subject(intake),
+                                 Message.status == MessageStatus.PENDING)
+        .values(status=MessageStatus.CANCELLED, updated_at=now))
     return row
 
 

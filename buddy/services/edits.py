@@ -19,7 +19,9 @@ from buddy import reference, scoping
 from buddy.models import AvoidPair, Family, FamilyMember, MatchRun, Person, User
 from buddy.services import NotFound, ServiceError, audit
 from buddy.services.cohorts import key, locked_entry, published_families
-from buddy.services.runs import current_result, draft_run, get_run, names_by_key
+from buddy.services.drafts import current_result, names_by_key
+from buddy.services.runs import draft_run, get_run
+from buddy.statuses import RESULT_RUN_STATUSES, RunStatus
 from matching.validate import Problem, Room, family_problems, family_room, locked_problems
 
 SETTING_WORDS = {"primary": "GP", "secondary": "hospital"}
@@ -226,7 +228,7 @@ def _without(fam: dict, k: str) -> dict:
 
 def family_rooms(session: Session, run: MatchRun) -> dict[int, str]:
     """Each family of a draft (by id) with its free places in words ("full" when none)."""
-    if run.kind != "families" or run.status not in ("draft", "published"):
+    if run.kind != "families" or run.status not in RESULT_RUN_STATUSES:
         return {}
     draft = _draft(session, run)
     return {row.id: room_words(draft.room(code)) for code, row in draft.rows.items()
@@ -654,7 +656,7 @@ def add_avoid(session: Session, *, lead: User, run_id: int, person_a: int | None
                 f"{a.full_name} and {b.full_name} are both in the published family "
                 f"{family.code}, which stays as it is while it runs: talk to them, or end "
                 "the family under Running and ended families")
-    shared = _shared_family(session, run, a, b) if run.status == "draft" else None
+    shared = _shared_family(session, run, a, b) if run.status == RunStatus.DRAFT else None
     if shared is not None:
         session.rollback()
         raise ServiceError(

@@ -19,10 +19,11 @@ from sqlmodel import Session, select
 from buddy import passwords
 from buddy.links import public_url
 from buddy.messaging import cadence, outbox, tokens
-from buddy.messaging.models import CANCELLED, PENDING, Message
+from buddy.messaging.models import Message
 from buddy.models import Person, User, utcnow
 from buddy.services import ServiceError, audit
 from buddy.services.accounts import EMAILS_PER_HOUR, _email_taken, _may_email, normalise_email
+from buddy.statuses import MessageStatus
 
 LINK_HOURS = 24  # tokens.EMAIL_CHANGE lives one day
 USED = ("This link has already been used, or your email address has changed since we sent "
@@ -142,10 +143,10 @@ def confirm_change(*, session: Session, token: str) -> User:
     # Emails waiting to go follow the address, except the notice meant for the old one;
     # links that confirm an address (the old one, or another change) no longer work.
     waiting = (Message.user_id == user.id, Message.channel == "email",
-               Message.status == PENDING)
+               Message.status == MessageStatus.PENDING)
     session.execute(sa.update(Message).where(
         *waiting, Message.kind.in_(("email_confirm", "email_change_link"))).values(
-        status=CANCELLED, updated_at=now, last_error="The email address changed"))
+        status=MessageStatus.CANCELLED, updated_at=now, last_error="The email address changed"))
     session.execute(sa.update(Message).where(
         *waiting, Message.to_address == old, Message.kind != "email_change_notice").values(
         to_address=new, next_attempt_at=None, updated_at=now))

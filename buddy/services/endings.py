@@ -28,6 +28,8 @@ from buddy.links import public_url
 from buddy.messaging import cadence, tokens
 from buddy.models import Family, FamilyAnswer, FamilyMember, Person, User
 from buddy.services import NotFound, ServiceError, audit
+from buddy.services.members import members_of
+from buddy.statuses import MATCHED_FAMILY_STATUSES, FamilyStatus
 
 CARRY_ON, FINISH = "carry_on", "finish"
 ANSWERS = (CARRY_ON, FINISH)
@@ -82,17 +84,9 @@ def extend_limit(today: date, region: str | None) -> date:
     return intakes.training_year_change(nxt.year + 1, region)
 
 
-def members_of(session: Session, family_id: int) -> list[tuple[Person, str]]:
-    return list(session.exec(
-        select(Person, FamilyMember.place)
-        .join(FamilyMember, FamilyMember.person_id == Person.id)
-        .where(FamilyMember.family_id == family_id).order_by(FamilyMember.id)
-    ).all())
-
-
 def is_open(family: Family, question: Question, today: date) -> bool:
     """True while members may answer: running, undecided, from the question day until it closes."""
-    return (family.status == "published" and family.carry_on_until is None
+    return (family.status == FamilyStatus.PUBLISHED and family.carry_on_until is None
             and question.asked_on <= today < question.closes_on)
 
 
@@ -144,7 +138,7 @@ def open_question_for(session: Session, person: Person,
     found = None
     for family in session.exec(
         select(Family).join(FamilyMember, FamilyMember.family_id == Family.id)
-        .where(FamilyMember.person_id == person.id, Family.status == "published",
+        .where(FamilyMember.person_id == person.id, Family.status == FamilyStatus.PUBLISHED,
                Family.carry_on_until.is_(None))
     ).all():
         question = question_of(family, members_of(session, family.id))
@@ -205,10 +199,10 @@ def end(session: Session, family: Family, reason: str, *, now: datetime,
     family out (cadence plans for published families only).
     """
     done = session.execute(
-        sa.update(Family).where(Family.id == family.id, Family.status == "published")
+        sa.update(Family).where(Family.id == family.id, Family.status == FamilyStatus.PUBLISHED)
         # The chat link is an open invitation into the group: an ended family keeps none.
-        .values(status="ended", ended_at=now, end_reason=reason[:MAX_REASON], locked=False,
-                chat_link=None)
+        .values(status=FamilyStatus.ENDED, ended_at=now, end_reason=reason[:MAX_REASON],
+                locked=False, chat_link=None)
         .returning(Family.id)
     ).first()
     return _decided(session, family, done is not None, now=now, actor=actor,
@@ -217,7 +211,7 @@ def end(session: Session, family: Family, reason: str, *, now: datetime,
 
 def _carry_on(session: Session, family: Family, until: date, *, now: datetime,
               actor: User | None, reason: str, only_if_undecided: bool) -> bool:
-    query = sa.update(Family).where(Family.id == family.id, Family.status == "published")
+    query = sa.update(Family).where(Family.id == family.id, Family.status == FamilyStatus.PUBLISHED)
     if only_if_undecided:
         query = query.where(Family.carry_on_until.is_(None))
     done = session.execute(query.values(carry_on_until=until).returning(Family.id)).first()
@@ -255,11 +249,11 @@ def daily(session: Session, *, now: datetime) -> dict[str, int]:
     """
     today = england_day(now)
     counts = {"carried_on": 0, "ended": 0}
-    ids = session.exec(select(Family.id).where(Family.status == "published")
+    ids = session.exec(select(Family.id).where(Family.status == FamilyStatus.PUBLISHED)
                        .order_by(Family.id)).all()
     for family_id in ids:
         family = session.get(Family, family_id, populate_existing=True)
-        if family is None or family.status != "published":
+        if family is None or family.status != FamilyStatus.PUBLISHED:
             continue
         if family.carry_on_until is not None:
             if today >= family.carry_on_until:
@@ -295,7 +289,7 @@ def family_for(session: Session, user: User, family_id: int) -> Family:
     """
     family = session.get(Family, family_id)
     allowed = _regions(user)
-    if family is None or family.status == "draft" or (
+    if family is None or family.status == FamilyStatus.DRAFT or (
             allowed is not None and family.region not in allowed):
         raise NotFound()
     return family
@@ -323,7 +317,7 @@ def end_by_lead(session: Session, *, lead: User, family_id: int, reason: str | N
     """
     family = family_for(session, lead, family_id)
     reason = _reason(reason)
-    if family.status != "published":
+    if family.status != FamilyStatus.PUBLISHED:
         raise ServiceError("This family has already ended")
     end(session, family, f"Ended by its DA lead: {reason}", now=clock.now(), actor=lead)
     session.refresh(family)
@@ -352,7 +346,7 @@ def extend_by_lead(session: Session, *, lead: User, family_id: int, until: date 
         errors.update(exc.errors)
     if errors:
         raise ServiceError(errors)
-    if family.status != "published":
+    if family.status != FamilyStatus.PUBLISHED:
         raise ServiceError("This family has already ended")
     _carry_on(session, family, until, now=clock.now(), actor=lead, only_if_undecided=False,
               reason=f"Extended by its DA lead: {reason}")
@@ -364,9 +358,9 @@ def families_of(session: Session, person: Person) -> list[Family]:
     """The person's published and ended families, running first, then newest first."""
     rows = session.exec(
         select(Family).join(FamilyMember, FamilyMember.family_id == Family.id)
-        .where(FamilyMember.person_id == person.id, Family.status.in_(("published", "ended")))
+        .where(FamilyMember.person_id == person.id, Family.status.in_(MATCHED_FAMILY_STATUSES))
     ).all()
-    return sorted(rows, key=lambda f: (f.status != "published",
+    return sorted(rows, key=lambda f: (f.status != FamilyStatus.PUBLISHED,
                                        -(f.published_at or f.created_at).timestamp()))
 
 

@@ -17,6 +17,7 @@ from buddy.messaging.models import CheckIn, Flag
 from buddy.models import Family, FamilyMember, Person, User
 from buddy.services import flags, indicators
 from buddy.services.profiles import CHANNELS, SETTINGS
+from buddy.statuses import MATCHED_FAMILY_STATUSES, FamilyStatus, FlagStatus, PersonStatus
 
 
 def _safe(value) -> str:
@@ -47,11 +48,13 @@ def _csv(header: list[str], rows: Iterable[Iterable]) -> str:
 # person's number, which joins one file to another, and its heading says so.
 PERSON_ID = "Person number (joins the files)"
 ROLES = {"newcomer": "Newcomer", "buddy": "Buddy", "ambassador": "Ambassador"}
-STATUSES = {"pending": "Waiting for approval", "active": "Active", "paused": "Paused",
-            "withdrawn": "Left the scheme", "declined": "Not approved"}
+STATUSES = {PersonStatus.PENDING: "Waiting for approval", PersonStatus.ACTIVE: "Active",
+            PersonStatus.PAUSED: "Paused", PersonStatus.WITHDRAWN: "Left the scheme",
+            PersonStatus.DECLINED: "Not approved"}
 PLACES = {"anchor": "Anchor (leads the family)", "buddy": "Buddy", "newcomer": "Newcomer"}
 ANSWERS = {"ok": "All is going well", "call": "Would like a call"}
-FLAG_STATUSES = {"open": "Waiting", "contacted": "Contacted", "resolved": "Resolved"}
+FLAG_STATUSES = {FlagStatus.OPEN: "Waiting", FlagStatus.CONTACTED: "Contacted",
+                 FlagStatus.RESOLVED: "Resolved"}
 
 
 def _yes(value: bool | None) -> str:
@@ -111,14 +114,14 @@ def families_csv(session: Session, region: str, today: date, intake: str | None 
     query = (select(Family, FamilyMember, Person)
              .join(FamilyMember, FamilyMember.family_id == Family.id)
              .join(Person, Person.id == FamilyMember.person_id)
-             .where(Family.region == region, Family.status.in_(["published", "ended"])))
+             .where(Family.region == region, Family.status.in_(MATCHED_FAMILY_STATUSES)))
     if intake is not None:
         query = query.where(Family.intake == intake)
     rows = session.exec(query.order_by(Family.code, Family.id, FamilyMember.id)).all()
     return _csv(["Family", "Intake", "Status", "Published", "Ended", PERSON_ID, "Name",
                  "Place", "Stage", "Works in"],
                 ([f.code, intakes.label(f.intake) if f.intake else "",
-                  "Running" if f.status == "published" else "Ended",
+                  "Running" if f.status == FamilyStatus.PUBLISHED else "Ended",
                   f.published_at.date() if f.published_at else "",
                   f.ended_at.date() if f.ended_at else "", p.id, p.full_name,
                   PLACES.get(m.place, m.place), _stage(p.stage),

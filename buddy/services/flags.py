@@ -11,9 +11,12 @@ from buddy.messaging.models import CheckIn, Flag, InboundMessage
 from buddy.messaging.replies import meaning_of
 from buddy.models import Person, User, utcnow
 from buddy.services import NotFound, ServiceError, audit
+from buddy.statuses import FlagStatus
 from buddy.text import clean_note
 
-ACTIONS = {"contacted": "contacted", "resolved": "resolved", "reopen": "open"}
+# An action a lead takes on a flag, and the status it leaves the flag in.
+ACTIONS = {"contacted": FlagStatus.CONTACTED, "resolved": FlagStatus.RESOLVED,
+           "reopen": FlagStatus.OPEN}
 REASONS = {
     "asked_for_call": "Asked for a call",
     "unclear_reply": "Replied, but we could not tell what they meant",
@@ -98,7 +101,7 @@ def reply(session: Session, flag: Flag) -> Reply | None:
                  check_in_day=check_in.day if check_in else None)
 
 
-def queue(session: Session, lead: User, region: str, *, status: str = "open",
+def queue(session: Session, lead: User, region: str, *, status: str = FlagStatus.OPEN,
           limit: int | None = None) -> list[tuple[Flag, Person]]:
     """Flags of the region with this status, oldest first (the first `limit` of them).
 
@@ -178,7 +181,7 @@ def ask_lead(session: Session, *, user: User, text: str | None) -> tuple[Flag, b
         raise NotFound()
     text = clean_note(text, field="text", limit=1000)
     flag = session.exec(select(Flag).where(
-        Flag.person_id == person.id, Flag.reason == "help", Flag.status == "open",
+        Flag.person_id == person.id, Flag.reason == "help", Flag.status == FlagStatus.OPEN,
         Flag.check_in_id.is_(None))).first()
     new = flag is None
     if new:

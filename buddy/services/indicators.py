@@ -25,6 +25,7 @@ from buddy import clock, intakes, states
 from buddy.messaging.models import CheckIn, Flag
 from buddy.models import Family, FamilyMember, Person, QualitySnapshot
 from buddy.services.cohorts import family_cohort, key, published_families
+from buddy.statuses import MATCHED_FAMILY_STATUSES, FamilyStatus, FlagStatus
 
 CHECK_IN_DAYS = (7, 28, 56, 91)
 ENGAGED_FROM_DAY = 56
@@ -68,7 +69,7 @@ def _of_intake(intake):
     return select(Person.id).where(Person.intake == intake)
 
 
-def _placed(region: str, intake=None, statuses: tuple[str, ...] = ("published",)):
+def _placed(region: str, intake=None, statuses: tuple[str, ...] = (FamilyStatus.PUBLISHED,)):
     """Newcomers (of `intake`, when given) in a family of `region` with one of `statuses`,
     as a subquery."""
     query = (select(FamilyMember.person_id).join(Family, Family.id == FamilyMember.family_id)
@@ -106,7 +107,7 @@ def has_family(region: str, intake=None):
     match run's page (intake_coverage) all count these newcomers. Ended families count:
     last year's intake was matched, even though its families have ended.
     """
-    return _placed(region, intake, ("published", "ended"))
+    return _placed(region, intake, MATCHED_FAMILY_STATUSES)
 
 
 def _answered_ids(region: str, days: tuple[int, ...]):
@@ -178,7 +179,7 @@ def spare_capacity(region: str, today: date, intake=None):
         select(FamilyMember.person_id, newcomers.c.n)
         .join(Family, Family.id == FamilyMember.family_id)
         .join(newcomers, newcomers.c.family_id == FamilyMember.family_id)
-        .where(Family.region == region, Family.status == "published",
+        .where(Family.region == region, Family.status == FamilyStatus.PUBLISHED,
                FamilyMember.place != "newcomer").subquery()
     )
     spare = func.coalesce(Person.capacity, 0) - func.coalesce(taken.c.n, 0)
@@ -204,7 +205,7 @@ def arrivals_without_family_count(region: str, today: date, intake=None):
 
 def open_flags(region: str, today: date, intake=None):
     return (select(func.count()).select_from(Flag)
-            .where(Flag.region == region, Flag.status == "open").scalar_subquery())
+            .where(Flag.region == region, Flag.status == FlagStatus.OPEN).scalar_subquery())
 
 
 FIGURES = {
@@ -266,7 +267,7 @@ def weekly_activity(session: Session, region: str, today: date, weeks: int = 26
         Person.region == region, Person.role == "newcomer", Person.created_at >= since)).all()
     matches = session.exec(
         select(Family.published_at).join(FamilyMember, FamilyMember.family_id == Family.id)
-        .where(Family.region == region, Family.status == "published",
+        .where(Family.region == region, Family.status == FamilyStatus.PUBLISHED,
                FamilyMember.place == "newcomer", Family.published_at >= since)).all()
 
     def week(moment: datetime) -> date:
@@ -293,7 +294,7 @@ def quality_by_group(session: Session, region: str) -> dict | None:
     count, published_at = session.exec(
         select(func.count(FamilyMember.id), func.max(Family.published_at))
         .join(Family, Family.id == FamilyMember.family_id)
-        .where(Family.region == region, Family.status == "published")).one()
+        .where(Family.region == region, Family.status == FamilyStatus.PUBLISHED)).one()
     version = f"{count}@{published_at.isoformat() if published_at else '-'}"
     now = clock.now()
     snapshot = session.get(QualitySnapshot, region)
@@ -462,7 +463,7 @@ def current_intake(today: date, region: str | None = None) -> str:
 
 def oldest_open_flag_age(session: Session, region: str, now: datetime) -> timedelta | None:
     oldest = session.scalar(select(sa.func.min(Flag.created_at)).where(
-        Flag.region == region, Flag.status == "open"))
+        Flag.region == region, Flag.status == FlagStatus.OPEN))
     if oldest is None:
         return None
     if oldest.tzinfo is None:  # SQLite through a bare aggregate returns a naive value

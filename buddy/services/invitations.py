@@ -18,7 +18,6 @@ The rules (README.md, "Trainee lists and invitations"):
 
 from __future__ import annotations
 
-import re
 import secrets
 import tomllib
 from collections import Counter
@@ -31,16 +30,15 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlmodel import Session, select
 
-from buddy import clock, intakes, reference, scoping
+from buddy import clock, intakes, reference
 from buddy.links import public_url
 from buddy.messaging import cadence, outbox, tokens
-from buddy.messaging.models import PENDING, Message
+from buddy.messaging.models import Message
 from buddy.models import Invitation, Person, TraineeUpload, User, utcnow
-from buddy.services import NotFound, ServiceError, audit, trainee_lists
+from buddy.services import ServiceError, audit, trainee_lists, uploads
 from buddy.settings import CONFIG_DIR, enabled_channels
+from buddy.statuses import UNANSWERED_INVITATION_STATUSES, InvitationStatus, MessageStatus
 
-INVITED, JOINED, DECLINED, BOUNCED, EXPIRED = "invited", "joined", "declined", "bounced", "expired"
-STATUSES = (INVITED, JOINED, DECLINED, BOUNCED, EXPIRED)
 KIND, REMINDER_KIND = "invitation", "invitation_reminder"
 KINDS = (KIND, REMINDER_KIND)
 # An upload not confirmed within a day is deleted (it holds a whole list of names).
@@ -81,11 +79,8 @@ def upload(session: Session, *, lead: User, region: str, role: str, filename: st
         raise ServiceError({"role": "Choose who the list is: new trainees or volunteers"})
     trainee_lists.read(data, region=region, role=role)  # refuses an unreadable file now
     text, _encoding = trainee_lists.decode(data)
-    kept = TraineeUpload(id=secrets.token_hex(16), user_id=lead.id, region=region, role=role,
-                         filename=(filename or "trainee list")[:200], content=text)
-    session.add(kept)
-    session.commit()
-    return kept
+    return uploads.keep(session, TraineeUpload, lead=lead, region=region,
+                        filename=filename or "trainee list", text=text, role=role)
 
 
 def upload_for(session: Session, *, lead: User, upload_id: str) -> TraineeUpload:
@@ -93,13 +88,7 @@ def upload_for(session: Session, *, lead: User, upload_id: str) -> TraineeUpload
 
     :raises NotFound: for another lead's upload, a used one, or one that never was.
     """
-    # Only a value our own token_hex could make reaches the database (no NUL, no length).
-    kept = (session.get(TraineeUpload, upload_id)
-            if re.fullmatch(r"[0-9a-f]{32}", upload_id or "") else None)
-    if kept is None or (kept.user_id != lead.id and lead.role != "admin"):
-        raise NotFound()
-    scoping.check_region(lead, kept.region)  # a lead moved to another region since
-    return kept
+    return uploads.kept_for(session, TraineeUpload, lead=lead, upload_id=upload_id)
 
 
 def preview(session: Session, *, kept: TraineeUpload) -> trainee_lists.Preview:
@@ -119,20 +108,11 @@ def confirm(session: Session, *, lead: User, upload_id: str) -> list[int]:
     """
     kept = upload_for(session, lead=lead, upload_id=upload_id)
     checked = preview(session, kept=kept)
-    try:
-        invited = import_rows(session, trainees=checked.to_invite, region=kept.region,
-                              role=kept.role, actor=lead, source="page",
-                              skipped=len(checked.skipped), bad=len(checked.parsed.bad_rows))
-        session.delete(kept)
-        session.commit()
-    except sa.exc.IntegrityError:
-        # Another import invited some of the same people a moment ago: nothing of this one
-        # is kept, and a fresh preview skips them.
-        session.rollback()
-        raise ServiceError("Some people on this list were invited by another import just now, "
-                           "so nobody was imported. Check the preview again and confirm.") \
-            from None
-    return invited
+    return uploads.use(session, kept, lambda: import_rows(
+        session, trainees=checked.to_invite, region=kept.region, role=kept.role, actor=lead,
+        source="page", skipped=len(checked.skipped), bad=len(checked.parsed.bad_rows)),
+        conflict="Some people on this list were invited by another import just now, so "
+                 "nobody was imported. Check the preview again and confirm.")
 
 
 # --- Importing --------------------------------------------------------------------------------
@@ -159,7 +139,8 @@ def import_rows(session: Session, *, trainees: list[trainee_lists.Trainee], regi
     rows = [
         dict(region=region, intake=_intake(t, region, role, today), role=role,
              full_name=t.full_name, email=t.email, phone=t.phone, gmc_number=t.gmc_number,
-             scheme=t.scheme, start_date=t.start_date, status=INVITED, reminders_sent=0,
+             scheme=t.scheme, start_date=t.start_date, status=InvitationStatus.INVITED,
+             reminders_sent=0,
              next_reminder_on=today + timedelta(days=first) if first is not None else None,
              imported_by=actor.id if actor else None, batch_id=batch, created_at=now,
              updated_at=now)
@@ -259,11 +240,12 @@ def from_token(session: Session, token: str) -> Invitation:
 def _cancel_pending(session: Session, invitation: Invitation, reason: str) -> None:
     session.execute(
         sa.update(Message).where(Message.invitation_id == invitation.id,
-                                 Message.status == PENDING)
-        .values(status="cancelled", last_error=reason, updated_at=utcnow()))
+                                 Message.status == MessageStatus.PENDING)
+        .values(status=MessageStatus.CANCELLED, last_error=reason, updated_at=utcnow()))
 
 
-def _answer(session: Session, invitation: Invitation, status: str, reason: str) -> None:
+def _answer(session: Session, invitation: Invitation, status: InvitationStatus,
+            reason: str) -> None:
     invitation.status = status
     invitation.next_reminder_on = None
     invitation.answered_at = invitation.updated_at = clock.now()
@@ -273,8 +255,9 @@ def _answer(session: Session, invitation: Invitation, status: str, reason: str) 
 
 def decline(session: Session, *, invitation: Invitation) -> Invitation:
     """The person said "No, thank you": no more reminders; commits. Idempotent."""
-    if invitation.status in (INVITED, BOUNCED, EXPIRED):
-        _answer(session, invitation, DECLINED, "They said they are not interested")
+    if invitation.status in UNANSWERED_INVITATION_STATUSES:
+        _answer(session, invitation, InvitationStatus.DECLINED,
+                "They said they are not interested")
         audit.record(session, actor=None, action="invitation_declined",
                      region=invitation.region)
         session.commit()
@@ -286,7 +269,7 @@ def start_signup(session: Session, *, invitation: Invitation) -> str:
 
     :raises ServiceError: when the invitation has already led to a sign-up.
     """
-    if invitation.status == JOINED:
+    if invitation.status == InvitationStatus.JOINED:
         raise ServiceError("You have already joined Buddy. Sign in to see your details.")
     from buddy.services import signup_drafts
 
@@ -309,9 +292,9 @@ def joined(session: Session, *, invitation_id: int, person: Person) -> None:
     """The invited person finished signing up as `person`: called by the sign-up, in its
     transaction (does not commit). No more reminders; counted as joined."""
     invitation = session.get(Invitation, invitation_id)
-    if invitation is None or invitation.status == JOINED:
+    if invitation is None or invitation.status == InvitationStatus.JOINED:
         return
-    _answer(session, invitation, JOINED, "They joined Buddy")
+    _answer(session, invitation, InvitationStatus.JOINED, "They joined Buddy")
     invitation.person_id = person.id
     if invitation.gmc_number and not person.gmc_number:
         person.gmc_number = invitation.gmc_number
@@ -322,9 +305,9 @@ def texts_stopped(session: Session, *, number: str) -> int:
     """STOP from `number` (replies.py): decline the open invitations texted to it. Does not
     commit. STOP is about the number, whoever sends it, as for members."""
     found = session.exec(select(Invitation).where(
-        Invitation.phone == number, Invitation.status.in_((INVITED, BOUNCED, EXPIRED)))).all()
+        Invitation.phone == number, Invitation.status.in_(UNANSWERED_INVITATION_STATUSES))).all()
     for invitation in found:
-        _answer(session, invitation, DECLINED, "Their number said STOP")
+        _answer(session, invitation, InvitationStatus.DECLINED, "Their number said STOP")
         audit.record(session, actor=None, action="invitation_declined",
                      region=invitation.region, detail={"by": "stop"})
     return len(found)
@@ -334,8 +317,8 @@ def bounced(session: Session, *, invitation_id: int) -> None:
     """The invitation's email was refused for good (dispatch.py): marked bounced, reminders
     stop (they would bounce too). Does not commit."""
     invitation = session.get(Invitation, invitation_id)
-    if invitation is not None and invitation.status == INVITED:
-        invitation.status = BOUNCED
+    if invitation is not None and invitation.status == InvitationStatus.INVITED:
+        invitation.status = InvitationStatus.BOUNCED
         invitation.next_reminder_on = None
         invitation.updated_at = clock.now()
         session.add(invitation)
@@ -347,7 +330,7 @@ def still_wanted(session: Session, message: Message) -> str | None:
     invitation = session.get(Invitation, message.invitation_id)
     if invitation is None:
         return "The invitation was deleted"
-    if invitation.status != INVITED:
+    if invitation.status != InvitationStatus.INVITED:
         return f"The invitation is {invitation.status}"
     return None
 
@@ -371,7 +354,7 @@ def daily(session: Session, *, now: datetime) -> dict[str, int]:
               "trainee_uploads_deleted": 0}
     days = reminder_days()
     due = session.exec(select(Invitation).where(
-        Invitation.status == INVITED, Invitation.next_reminder_on.is_not(None),
+        Invitation.status == InvitationStatus.INVITED, Invitation.next_reminder_on.is_not(None),
         Invitation.next_reminder_on <= today).order_by(Invitation.id)).all()
     for invitation in due:
         if _starts(invitation) <= today:
@@ -393,10 +376,11 @@ def daily(session: Session, *, now: datetime) -> dict[str, int]:
         invitation.updated_at = now
         session.add(invitation)
         session.commit()
-    for invitation in session.exec(select(Invitation).where(Invitation.status == INVITED)
+    for invitation in session.exec(select(Invitation)
+                                   .where(Invitation.status == InvitationStatus.INVITED)
                                    .order_by(Invitation.id)).all():
         if _starts(invitation) <= today:
-            _answer(session, invitation, EXPIRED, "Their start date has come")
+            _answer(session, invitation, InvitationStatus.EXPIRED, "Their start date has come")
             invitation.answered_at = None  # nobody answered
             counts["invitations_expired"] += 1
     session.commit()
@@ -415,7 +399,8 @@ def _delete_old(session: Session, today: date) -> int:
     keep = timedelta(weeks=keep_weeks())
     old = [i for i in session.exec(
         select(Invitation.id, Invitation.intake, Invitation.status, Invitation.person_id)
-        .where(sa.or_(Invitation.status != JOINED, Invitation.person_id.is_(None))))
+        .where(sa.or_(Invitation.status != InvitationStatus.JOINED,
+                      Invitation.person_id.is_(None))))
         if intakes.start(i.intake) + keep <= today]
     ids = [i.id for i in old]
     anonymised = session.exec(select(Invitation.id).join(
@@ -454,6 +439,8 @@ def counts(session: Session, *, region: str) -> list[IntakeCounts]:
             .group_by(Invitation.intake, Invitation.status)):
         by.setdefault(intake, Counter())[status] += n
     return [IntakeCounts(intake=intake, label=intakes.label(intake), invited=sum(c.values()),
-                         joined=c[JOINED], not_yet=c[INVITED], declined=c[DECLINED],
-                         bounced=c[BOUNCED], expired=c[EXPIRED])
+                         joined=c[InvitationStatus.JOINED], not_yet=c[InvitationStatus.INVITED],
+                         declined=c[InvitationStatus.DECLINED],
+                         bounced=c[InvitationStatus.BOUNCED],
+                         expired=c[InvitationStatus.EXPIRED])
             for intake, c in sorted(by.items(), reverse=True)]

@@ -19,9 +19,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, func, select
 
 from buddy import reference
-from buddy.messaging.models import CANCELLED, PENDING, Flag, Message
+from buddy.messaging.models import Flag, Message
 from buddy.models import User, utcnow
 from buddy.services import NotFound, ServiceError, audit
+from buddy.statuses import FlagStatus, MessageStatus
 
 LEAD = "lead"
 FORMER = "former_lead"  # a DA lead an admin removed: cannot sign in, keeps their name
@@ -53,11 +54,23 @@ def leads_of(session: Session, region: str) -> list[User]:
                              .order_by(User.full_name, User.id)).all())
 
 
+def current_leads(session: Session) -> list[User]:
+    """Every current DA lead, by region and name."""
+    return list(session.exec(select(User).where(User.role == LEAD)
+                             .order_by(User.region, User.full_name)).all())
+
+
+def former_leads(session: Session) -> list[User]:
+    """Every DA lead an admin removed, by name."""
+    return list(session.exec(select(User).where(User.role == FORMER)
+                             .order_by(User.full_name)).all())
+
+
 def impact(session: Session, lead: User) -> Impact:
     """What moving or removing `lead` would change."""
     assigned = session.exec(select(func.count()).select_from(Flag).where(
         Flag.assigned_to == lead.id, Flag.region == lead.region,
-        Flag.status != "resolved")).one()
+        Flag.status != FlagStatus.RESOLVED)).one()
     return Impact(lead=lead, flags=assigned,
                   last=[u.id for u in leads_of(session, lead.region or "")] == [lead.id])
 
@@ -72,7 +85,7 @@ def _release_flags(session: Session, lead: User, region: str) -> int:
     """Unassign the flags of `region` assigned to `lead` and not resolved: they go back to
     the region's queue, where its other leads see them."""
     ids = session.exec(select(Flag.id).where(Flag.assigned_to == lead.id, Flag.region == region,
-                                             Flag.status != "resolved")).all()
+                                             Flag.status != FlagStatus.RESOLVED)).all()
     if ids:
         session.execute(sa.update(Flag).where(Flag.id.in_(ids)).values(assigned_to=None))
     return len(ids)
@@ -120,8 +133,8 @@ def remove(*, session: Session, actor: User, lead_id: int) -> User:
     released = _release_flags(session, lead, lead.region) if lead.region else 0
     # A link to set a password, still waiting, would lead nowhere now.
     session.execute(sa.update(Message).where(Message.user_id == lead.id,
-                                             Message.status == PENDING)
-                    .values(status=CANCELLED, updated_at=utcnow(),
+                                             Message.status == MessageStatus.PENDING)
+                    .values(status=MessageStatus.CANCELLED, updated_at=utcnow(),
                             last_error="The DA lead was removed"))
     lead.role = FORMER
     lead.session_version += 1

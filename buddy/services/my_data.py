@@ -24,25 +24,29 @@ from buddy.models import (
     User,
     VolunteerConfirmation,
 )
-from buddy.services import endings, runs
+from buddy.services import endings
+from buddy.services.members import ambassador_of, members_of
 from buddy.services.profiles import CHANNELS, GENDERS, SETTINGS, SUPPORT_NEEDS
+from buddy.statuses import FlagStatus, MessageStatus, PersonStatus
 
 ROLES = {"newcomer": "Newcomer (new to GP training in England)",
          "buddy": "Volunteer buddy", "ambassador": "Ambassador"}
-STATUSES = {"active": "Taking part", "pending": "Waiting for your DA lead to approve you",
-            "paused": "Paused", "withdrawn": "Left the scheme",
-            "declined": "Not approved this time"}
+STATUSES = {PersonStatus.ACTIVE: "Taking part",
+            PersonStatus.PENDING: "Waiting for your DA lead to approve you",
+            PersonStatus.PAUSED: "Paused", PersonStatus.WITHDRAWN: "Left the scheme",
+            PersonStatus.DECLINED: "Not approved this time"}
 STAGES = {"ST1": "ST1 (first year of GP training)", "ST2": "GP trainee, ST2",
           "ST3": "GP trainee, ST3", "qualified": "Qualified doctor"}
 PLACES = {"anchor": "Anchor (leads the family)", "buddy": "Buddy",
           "newcomer": "New to GP training"}
 HOW = {"sms": "Text message", "whatsapp": "WhatsApp", "email": "Email",
        "web": "On the Buddy website"}
-MESSAGE_STATUSES = {"pending": "Waiting to be sent", "sending": "Being sent", "sent": "Sent",
-                    "failed": "Could not be delivered",
-                    "uncertain": "We are not sure it was delivered",
-                    "cancelled": "Not sent: no longer needed",
-                    "expired": "Not sent: it was too late to be useful"}
+MESSAGE_STATUSES = {MessageStatus.PENDING: "Waiting to be sent",
+                    MessageStatus.SENDING: "Being sent", MessageStatus.SENT: "Sent",
+                    MessageStatus.FAILED: "Could not be delivered",
+                    MessageStatus.UNCERTAIN: "We are not sure it was delivered",
+                    MessageStatus.CANCELLED: "Not sent: no longer needed",
+                    MessageStatus.EXPIRED: "Not sent: it was too late to be useful"}
 CHECK_IN_ANSWERS = {"ok": "All is going well", "call": "You asked for a call"}
 REPLY_MEANINGS = {
     "ok": "All is going well (answer 1 to a check-in)",
@@ -60,8 +64,9 @@ FLAG_REASONS = {"asked_for_call": "You asked for a call",
                 "unclear_reply": "We could not tell what your reply meant",
                 "help": "You asked for help",
                 "message_failed": "A message to you could not be delivered"}
-FLAG_STATUSES = {"open": "Waiting for your DA lead", "contacted": "Your DA lead contacted you",
-                 "resolved": "Dealt with"}
+FLAG_STATUSES = {FlagStatus.OPEN: "Waiting for your DA lead",
+                 FlagStatus.CONTACTED: "Your DA lead contacted you",
+                 FlagStatus.RESOLVED: "Dealt with"}
 FAMILY_ANSWERS = {"carry_on": "Carry on", "finish": "Finish"}
 # What each entry of the activity list means, in words; the JSON file has the codes.
 ACTIVITY = {
@@ -257,7 +262,7 @@ def _families(session: Session, person: Person) -> Section:
     answers = {a.family_id: a for a in session.exec(
         select(FamilyAnswer).where(FamilyAnswer.person_id == person.id))}
     for family in endings.families_of(session, person):
-        members = endings.members_of(session, family.id)
+        members = members_of(session, family.id)
         mine = next((place for p, place in members if p.id == person.id), "")
         others = ", ".join(f"{p.full_name} ({PLACES.get(place, place).split(' (')[0]})"
                            for p, place in members if p.id != person.id)
@@ -272,7 +277,7 @@ def _families(session: Session, person: Person) -> Section:
                      f"{FAMILY_ANSWERS.get(a.answer, a.answer)} "
                      f"({HOW.get(a.channel, a.channel).lower()}, {_day(a.answered_at)}).")
         section.lines.append(text)
-    for _pair, other in runs.ambassador_of(session, person):
+    for _pair, other in ambassador_of(session, person):
         section.lines.append(f"Ambassador pairing with {other.full_name}." if person.role ==
                              "newcomer" else f"You are the ambassador of {other.full_name}.")
     return section

@@ -12,7 +12,6 @@ with the person (foreign key cascade) and when retention anonymises them (retent
 from __future__ import annotations
 
 import re
-import secrets
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -23,11 +22,12 @@ from sqlmodel import Session, select
 
 from buddy import clock, scoping
 from buddy.models import Outcome, OutcomeUpload, Person, User
-from buddy.services import NotFound, ServiceError, audit, indicators, survey_results
+from buddy.services import ServiceError, audit, indicators, survey_results, uploads
 from buddy.services.accounts import normalise_email
 from buddy.services.trainee_lists import (
     BadFile,
     Problem,
+    Read,
     decode,
     header_key,
     parse_date,
@@ -80,18 +80,12 @@ class Row:
 
 
 @dataclass
-class Preview:
+class Preview(Read):
     """What a file holds: good rows, rows with what to fix, people not in Buddy."""
 
     rows: list[Row] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
     not_in_buddy: list[int] = field(default_factory=list)  # row numbers
     already: int = 0  # good rows Buddy holds already (a list uploaded again)
-    ignored_columns: list[str] = field(default_factory=list)
-
-    @property
-    def bad_rows(self) -> list[int]:
-        return sorted({p.row for p in self.problems})
 
 
 def _columns(header: list[str], out: Preview) -> dict[str, tuple[int, str]]:
@@ -211,11 +205,8 @@ def upload(session: Session, *, lead: User, region: str, filename: str, data: by
     scoping.check_region(lead, region)
     read(session, data=data, region=region)
     text, _encoding = decode(data, what=WHAT)
-    kept = OutcomeUpload(id=secrets.token_hex(16), user_id=lead.id, region=region,
-                         filename=(filename or "outcomes")[:200], content=text)
-    session.add(kept)
-    session.commit()
-    return kept
+    return uploads.keep(session, OutcomeUpload, lead=lead, region=region,
+                        filename=filename or "outcomes", text=text)
 
 
 def upload_for(session: Session, *, lead: User, upload_id: str) -> OutcomeUpload:
@@ -223,12 +214,7 @@ def upload_for(session: Session, *, lead: User, upload_id: str) -> OutcomeUpload
 
     :raises NotFound: for another lead's upload, a used one, or one that never was.
     """
-    kept = (session.get(OutcomeUpload, upload_id)
-            if re.fullmatch(r"[0-9a-f]{32}", upload_id or "") else None)
-    if kept is None or (kept.user_id != lead.id and lead.role != "admin"):
-        raise NotFound()
-    scoping.check_region(lead, kept.region)
-    return kept
+    return uploads.kept_for(session, OutcomeUpload, lead=lead, upload_id=upload_id)
 
 
 def preview(session: Session, *, kept: OutcomeUpload) -> Preview:
@@ -245,7 +231,8 @@ def confirm(session: Session, *, lead: User, upload_id: str) -> int:
     """
     kept = upload_for(session, lead=lead, upload_id=upload_id)
     checked = preview(session, kept=kept)
-    try:
+
+    def store() -> int:
         if checked.rows:
             session.execute(sa.insert(Outcome), [
                 {"person_id": r.person_id, "region": kept.region, "outcome": r.outcome,
@@ -255,14 +242,11 @@ def confirm(session: Session, *, lead: User, upload_id: str) -> int:
                      detail={"stored": len(checked.rows), "bad_rows": len(checked.bad_rows),
                              "not_in_buddy": len(checked.not_in_buddy),
                              "already": checked.already})
-        session.delete(kept)
-        session.commit()
-    except sa.exc.IntegrityError:
-        session.rollback()
-        raise ServiceError("Some of these outcomes were stored by another upload just now, "
-                           "so none was stored. Check the preview again and confirm.") \
-            from None
-    return len(checked.rows)
+        return len(checked.rows)
+
+    return uploads.use(session, kept, store,
+                       conflict="Some of these outcomes were stored by another upload just "
+                                "now, so none was stored. Check the preview again and confirm.")
 
 
 def daily(session: Session, *, now: datetime) -> dict[str, int]:

@@ -11,8 +11,10 @@ from buddy.links import public_url
 from buddy.messaging import cadence, outbox
 from buddy.models import Family, FamilyAnswer, FamilyMember, Person, User, utcnow
 from buddy.services import NotFound, ServiceError, audit, endings, phone_verification
+from buddy.services.members import members_of
 from buddy.services.profiles import clean_profile
 from buddy.states import Action, Actor
+from buddy.statuses import FamilyStatus
 
 # What a member may do from their account page; buddy/states.py says from which status.
 MEMBER_ACTIONS = (Action.PAUSE, Action.RESUME, Action.WITHDRAW, Action.REJOIN)
@@ -47,7 +49,7 @@ def running_family(session: Session, person: Person) -> Family | None:
     """The published family the person is in now, if any."""
     return session.exec(
         select(Family).join(FamilyMember, FamilyMember.family_id == Family.id)
-        .where(FamilyMember.person_id == person.id, Family.status == "published")
+        .where(FamilyMember.person_id == person.id, Family.status == FamilyStatus.PUBLISHED)
         .order_by(Family.published_at.desc())).first()
 
 
@@ -98,7 +100,7 @@ def update_profile(
         # A draft of the old region's lead must not publish them back into that region.
         drafts = session.exec(select(FamilyMember).join(
             Family, Family.id == FamilyMember.family_id).where(
-            FamilyMember.person_id == person.id, Family.status == "draft")).all()
+            FamilyMember.person_id == person.id, Family.status == FamilyStatus.DRAFT)).all()
         for row in drafts:
             session.delete(row)
         audit.record(session, actor=None, action="region_changed", region=person.region,
@@ -145,7 +147,7 @@ def leave(*, session: Session, family: Family, person: Person, reason: str) -> s
             FamilyAnswer.family_id == family.id, FamilyAnswer.person_id == person.id)):
         session.delete(answer)
     session.flush()
-    rest = endings.members_of(session, family.id)
+    rest = members_of(session, family.id)
     audit.record(session, actor=None, action="family_left", region=family.region,
                  person_id=person.id, detail={"family_id": family.id, "family": family.code,
                                               "place": place, "reason": reason})
@@ -167,7 +169,7 @@ def _tell_leads(session: Session, *, person: Person, family: Family, from_region
                 ended: str | None) -> None:
     """Email the leads of the region left and of the region joined (outbox, caller commits)."""
     to_region = person.region
-    rest = endings.members_of(session, family.id)
+    rest = members_of(session, family.id)
     if ended:
         family_now = (f"The family ends now: {ended[0].lower()}{ended[1:]}. Its members see "
                       "this on their family page.")

@@ -26,10 +26,11 @@ from flask import current_app
 from sqlmodel import Session, select
 
 from buddy.messaging import cadence, outbox
-from buddy.messaging.models import CANCELLED, PENDING, SENDING, Message, PhoneCode
+from buddy.messaging.models import Message, PhoneCode
 from buddy.models import Person, User, utcnow
 from buddy.services import ServiceError, audit
 from buddy.settings import enabled_channels
+from buddy.statuses import MessageStatus
 
 KIND = "phone_code"  # the outbox kind of the code message (WhatsApp needs a template for it)
 CODE_LIFETIME = timedelta(minutes=15)
@@ -61,10 +62,10 @@ def _retire_code_messages(session: Session, user_id: int, now: datetime) -> None
     of a code need not stay in the outbox.
     """
     mine = (Message.user_id == user_id, Message.kind == KIND)
-    session.execute(sa.update(Message).where(*mine, Message.status == PENDING)
-                    .values(status=CANCELLED, updated_at=now,
+    session.execute(sa.update(Message).where(*mine, Message.status == MessageStatus.PENDING)
+                    .values(status=MessageStatus.CANCELLED, updated_at=now,
                             last_error="A newer code was asked for, or the number confirmed"))
-    session.execute(sa.update(Message).where(*mine, Message.status != SENDING,
+    session.execute(sa.update(Message).where(*mine, Message.status != MessageStatus.SENDING,
                                              Message.body != REMOVED)
                     .values(body=REMOVED))
 

@@ -36,14 +36,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from buddy import clock, intakes, phones
-from buddy.messaging.models import (
-    CANCELLED,
-    PENDING,
-    Flag,
-    InboundMessage,
-    Message,
-    PhoneCode,
-)
+from buddy.messaging.models import Flag, InboundMessage, Message, PhoneCode
 from buddy.models import (
     AmbassadorPair,
     AuditEvent,
@@ -57,13 +50,13 @@ from buddy.models import (
     User,
 )
 from buddy.services import audit
+from buddy.statuses import LEFT_PERSON_STATUSES, FamilyStatus, MessageStatus
 
 FORMER = "Former member"
 REMOVED = "[removed]"
 # Not an argon2 hash: no password ever verifies against it (passwords.verify_password).
 UNUSABLE_HASH = "!anonymised"
 LEFT_ACTIONS = ("member_withdraw", "volunteer_declined")
-GONE = ("withdrawn", "declined")
 
 # Every Person field that holds personal data, and what it becomes (profiles.SENSITIVE_FIELDS
 # included: tests/test_retention.py checks). Kept, for the figures:
@@ -114,14 +107,14 @@ def _due(region: str, cutoff: datetime):
     # A family still running, or one that ended after the cutoff, keeps its members.
     kept_by_family = (
         select(FamilyMember.person_id).join(Family, Family.id == FamilyMember.family_id)
-        .where(sa.or_(Family.status != "ended", Family.ended_at.is_(None),
+        .where(sa.or_(Family.status != FamilyStatus.ENDED, Family.ended_at.is_(None),
                       Family.ended_at > cutoff)))
     left = select(AuditEvent.person_id).where(AuditEvent.action.in_(LEFT_ACTIONS),
                                               AuditEvent.person_id.is_not(None))
     left_since = left.where(AuditEvent.at > cutoff)
-    gone = sa.and_(Person.status.in_(GONE), Person.id.not_in(left_since),
+    gone = sa.and_(Person.status.in_(LEFT_PERSON_STATUSES), Person.id.not_in(left_since),
                    sa.or_(Person.id.in_(left), Person.updated_at <= cutoff))
-    past_newcomer = sa.and_(Person.role == "newcomer", Person.status.not_in(GONE),
+    past_newcomer = sa.and_(Person.role == "newcomer", Person.status.not_in(LEFT_PERSON_STATUSES),
                             sa.or_(Person.intake.is_(None), Person.intake <= cutoff_month))
     return (
         select(Person.id).join(User, User.id == Person.user_id)
@@ -192,8 +185,9 @@ def _blank_own_rows(session: Session, person: Person, user: User, now: datetime)
                     .values(to_address="", title="", body="", last_error=None,
                             subject="anonymised-" + sa.cast(Message.id, sa.String)))
     session.execute(sa.update(Message).where(Message.user_id == user.id,
-                                             Message.status == PENDING)
-                    .values(status=CANCELLED, last_error="Person anonymised", updated_at=now))
+                                             Message.status == MessageStatus.PENDING)
+                    .values(status=MessageStatus.CANCELLED, last_error="Person anonymised",
+                            updated_at=now))
     session.execute(sa.update(Flag).where(Flag.person_id == person.id).values(text="", note=None))
     session.execute(sa.update(InboundMessage).where(InboundMessage.person_id == person.id)
                     .values(body="", from_address=""))

@@ -25,7 +25,7 @@ from buddy import clock, intakes
 from buddy import surveys as config
 from buddy.links import public_url
 from buddy.messaging import cadence, outbox, tokens
-from buddy.messaging.models import PENDING, SENT, Message
+from buddy.messaging.models import Message
 from buddy.models import (
     Family,
     FamilyAnswer,
@@ -36,6 +36,8 @@ from buddy.models import (
     User,
 )
 from buddy.services import ServiceError, endings
+from buddy.services.members import members_of
+from buddy.statuses import FamilyStatus, MessageStatus, PersonStatus
 
 # The outbox kinds: the planned asking message, and the daily step's reminders.
 ASK, REMIND = "survey", "survey_reminder"
@@ -148,7 +150,8 @@ def request_for_link(session: Session, *, token: str) -> SurveyRequest:
     """
     ask = read_link(token)
     person = session.get(Person, ask.person_id)
-    if person is None or person.anonymised_at is not None or person.status == "withdrawn":
+    if (person is None or person.anonymised_at is not None
+            or person.status == PersonStatus.WITHDRAWN):
         raise tokens.BadLink("This link is not valid")
     found = ensure_request(session, person=person, survey=ask.survey, intake=ask.intake,
                            family_id=ask.family_id, audience=ask.audience)
@@ -186,9 +189,10 @@ def fresh_link(request: SurveyRequest) -> str:
 def _family_question(session: Session, request: SurveyRequest) -> Family | None:
     """The family whose six-month question is open for this request's person, or None."""
     family = session.get(Family, request.family_id) if request.family_id else None
-    if family is None or family.status != "published" or family.carry_on_until is not None:
+    if (family is None or family.status != FamilyStatus.PUBLISHED
+            or family.carry_on_until is not None):
         return None
-    members = endings.members_of(session, family.id)
+    members = members_of(session, family.id)
     if request.person_id not in {p.id for p, _ in members}:
         return None
     if not endings.is_open(family, endings.question_of(family, members),
@@ -305,8 +309,8 @@ def _cancel_reminders(session: Session, request: SurveyRequest, now: datetime) -
         sa.update(Message).where(
             Message.person_id == person.id, Message.kind == REMIND,
             Message.subject.startswith(f"{subject(request.survey, request.intake)}:"),
-            Message.status == PENDING)
-        .values(status="cancelled", updated_at=now))
+            Message.status == MessageStatus.PENDING)
+        .values(status=MessageStatus.CANCELLED, updated_at=now))
 
 
 # --- The daily step -----------------------------------------------------------------------------
@@ -326,7 +330,7 @@ def _asked_by(session: Session, message: Message) -> tuple[str, str, int | None,
             family_id = next((f.id for f in session.exec(
                 select(Family).join(FamilyMember, FamilyMember.family_id == Family.id)
                 .where(FamilyMember.person_id == person.id).order_by(Family.id)).all()
-                if family_intake(f, endings.members_of(session, f.id), person) == intake),
+                if family_intake(f, members_of(session, f.id), person) == intake),
                 None)
         return survey, intake, family_id, audience_of(person.role)
     six = config.at("six_months")
@@ -338,7 +342,7 @@ def _asked_by(session: Session, message: Message) -> tuple[str, str, int | None,
         FamilyMember.family_id == int(number), FamilyMember.person_id == person.id)).first()
     if family is None or place is None:
         return None
-    intake = family_intake(family, endings.members_of(session, family.id), person)
+    intake = family_intake(family, members_of(session, family.id), person)
     return six.key, intake, family.id, audience_of(place)
 
 
@@ -349,7 +353,8 @@ def daily(session: Session, *, now: datetime) -> dict[str, int]:
     settings = config.asking()
     # 1. Every asking message that went has its request (a catch-up finds all of them).
     asked = session.exec(
-        select(Message).where(Message.kind.in_((ASK, "close_continue")), Message.status == SENT,
+        select(Message).where(Message.kind.in_((ASK, "close_continue")),
+                              Message.status == MessageStatus.SENT,
                               Message.person_id.is_not(None),
                               # Older ones were recorded by an earlier run, or can no
                               # longer be answered: a catch-up of a long stop still finds all.
@@ -378,7 +383,7 @@ def daily(session: Session, *, now: datetime) -> dict[str, int]:
         SurveyRequest.answered_at.is_(None), SurveyRequest.stopped_at.is_(None),
         SurveyRequest.sent_at.is_not(None))).all()
     for request, person in open_requests:
-        reason = ("left" if person.status != "active" or person.anonymised_at is not None
+        reason = ("left" if person.status != PersonStatus.ACTIVE or person.anonymised_at is not None
                   else "stop" if person.sms_opted_out else None)
         if reason:
             request.stopped_at, request.stop_reason = now, reason

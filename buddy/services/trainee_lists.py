@@ -105,20 +105,27 @@ class Skipped:
 
 
 @dataclass
-class TraineeList:
-    """What a file holds: good rows, bad rows, notes, and how it was read."""
+class Read:
+    """What reading a file found besides its good rows: each bad row's problems, and the
+    columns it did not use (trainee lists here, outcomes in buddy/services/outcomes.py)."""
 
-    rows: list[Trainee] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    duplicates: list[Skipped] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    encoding: str = "utf-8"
-    delimiter: str = ","
     ignored_columns: list[str] = field(default_factory=list)
 
     @property
     def bad_rows(self) -> list[int]:
         return sorted({p.row for p in self.problems})
+
+
+@dataclass
+class TraineeList(Read):
+    """What a file holds: good rows, bad rows, notes, and how it was read."""
+
+    rows: list[Trainee] = field(default_factory=list)
+    duplicates: list[Skipped] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    encoding: str = "utf-8"
+    delimiter: str = ","
 
 
 @dataclass

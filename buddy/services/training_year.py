@@ -32,11 +32,12 @@ from sqlmodel import Session, select
 from buddy import clock, intakes, states
 from buddy.links import public_url
 from buddy.messaging import cadence, outbox, tokens
-from buddy.messaging.models import CANCELLED, Message
+from buddy.messaging.models import Message
 from buddy.models import Family, FamilyMember, Person, StageMove, User, utcnow
 from buddy.services import ServiceError, audit
 from buddy.services.profiles import MAX_CAPACITY, STAGES, _clean_volunteer
 from buddy.states import Action, Actor
+from buddy.statuses import FamilyStatus, MessageStatus, PersonStatus
 
 NEXT_STAGE = {"ST1": "ST2", "ST2": "ST3", "ST3": "qualified", "qualified": "qualified"}
 INVITE_KIND, INVITE_SUBJECT = "volunteer_invite", "alumni"
@@ -149,7 +150,8 @@ def in_running_family(session: Session, person: Person) -> bool:
     """True while `person` is a member of a published (not ended) family."""
     return session.exec(
         select(FamilyMember.id).join(Family, Family.id == FamilyMember.family_id)
-        .where(FamilyMember.person_id == person.id, Family.status == "published").limit(1)
+        .where(FamilyMember.person_id == person.id, Family.status == FamilyStatus.PUBLISHED)
+        .limit(1)
     ).first() is not None
 
 
@@ -157,7 +159,7 @@ def may_volunteer(session: Session, person: Person, today: date) -> bool:
     """An active newcomer whose first stage move is `invite_alumni_days_after` days past and
     who is in no running family."""
     first = first_move(person)
-    return (person.role == "newcomer" and person.status == states.PersonStatus.ACTIVE
+    return (person.role == "newcomer" and person.status == PersonStatus.ACTIVE
             and person.anonymised_at is None and first is not None
             and today >= first + timedelta(
                 days=intakes.programme(person.region).invite_alumni_days_after)
@@ -177,7 +179,7 @@ def invite_alumni(session: Session, *, now: datetime) -> dict[str, int]:
     while True:
         people = session.exec(
             select(Person).where(Person.id > last_id, Person.role == "newcomer",
-                                 Person.status == states.PersonStatus.ACTIVE.value,
+                                 Person.status == PersonStatus.ACTIVE,
                                  Person.intake.is_not(None), Person.anonymised_at.is_(None))
             .order_by(Person.id).limit(BATCH)
         ).all()
@@ -187,7 +189,7 @@ def invite_alumni(session: Session, *, now: datetime) -> dict[str, int]:
         # Once per person on any channel: one who changed channel since is not asked again.
         # A cancelled invitation was never sent (they paused, or said STOP): it goes again.
         asked = set(session.exec(select(Message.user_id).where(
-            Message.kind == INVITE_KIND, Message.status != CANCELLED,
+            Message.kind == INVITE_KIND, Message.status != MessageStatus.CANCELLED,
             Message.user_id.in_([p.user_id for p in people]))))
         for person in people:
             if person.user_id in asked or not may_volunteer(session, person, today):

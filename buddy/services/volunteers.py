@@ -9,9 +9,11 @@ from buddy.messaging import cadence
 from buddy.models import Person, User
 from buddy.services import audit
 from buddy.states import Action
+from buddy.statuses import PersonStatus
 
 
-def volunteers(session: Session, *, lead: User, status: str = "pending") -> list[Person]:
+def volunteers(session: Session, *, lead: User,
+               status: str = PersonStatus.PENDING) -> list[Person]:
     """Volunteers the lead may see with this status, oldest first."""
     query = (
         scoping.people_query(lead).where(*_with_status(status))
@@ -23,7 +25,7 @@ def volunteers(session: Session, *, lead: User, status: str = "pending") -> list
 def pending_count(session: Session, region: str) -> int:
     """How many volunteers of the region wait for approval (the caller checked the region)."""
     return session.scalar(select(func.count()).select_from(Person).where(
-        Person.region == region, *_with_status("pending"))) or 0
+        Person.region == region, *_with_status(PersonStatus.PENDING))) or 0
 
 
 def _with_status(status: str):

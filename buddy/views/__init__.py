@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import abort, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
+from buddy.services import NotFound, ServiceError
 from buddy.text import DB_INT_MAX, parse_id
 
 
@@ -30,6 +31,22 @@ def form_id(name: str) -> int:
     if parse_id(value) is None:
         abort(404 if value.isascii() and value.isdigit() else 400)
     return int(value)
+
+
+def attempt(call, *, back: str | None = None):
+    """What a service call returns. NotFound is a 404 (a missing record, or one of another
+    region: nothing to probe); with `back`, a refusal (ServiceError) flashes its messages
+    and goes back there."""
+    try:
+        return call()
+    except NotFound:
+        abort(404)
+    except ServiceError as exc:
+        if back is None:
+            raise
+        for message in exc.errors.values():
+            flash(message, "error")
+        abort(redirect(back))
 
 
 def home_for(user) -> str:

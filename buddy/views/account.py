@@ -28,6 +28,7 @@ from buddy.services import (
     phone_verification,
     surveys,
 )
+from buddy.views.auth import password_changed
 
 bp = Blueprint("account", __name__)
 
@@ -150,9 +151,7 @@ def password():
         except ServiceError as exc:
             apply_errors(form, exc.errors)
         else:
-            logout_user()
-            flash("Your password has been changed. Sign in with your new password", "success")
-            return redirect(url_for("auth.login"))
+            return password_changed()
     return render_template("account/password.html", form=form)
 
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlmodel import select
 
-from buddy import reference
+from buddy import clock, intakes, reference
 from buddy.auth import role_required
 from buddy.db import get_session
 from buddy.forms import ActionForm, RegionForm, StaffForm, apply_errors
 from buddy.messaging import replies as inbound
 from buddy.models import User
-from buddy.services import NotFound, ServiceError, accounts
+from buddy.services import NotFound, ServiceError, accounts, exports, indicators
 from buddy.services import leads as leads_service
+from buddy.views.dashboard import requested_intake
 
 bp = Blueprint("admin", __name__)
 
@@ -37,11 +37,9 @@ def index():
                   f"{reference.regions()[lead.region].name}. We have emailed them a link to "
                   "set their password", "success")
             return redirect(url_for("admin.index"))
-    leads = session.exec(select(User).where(User.role == leads_service.LEAD)
-                         .order_by(User.region, User.full_name)).all()
-    former = session.exec(select(User).where(User.role == leads_service.FORMER)
-                          .order_by(User.full_name)).all()
-    return render_template("admin/index.html", form=form, leads=leads, former=former,
+    return render_template("admin/index.html", form=form,
+                           leads=leads_service.current_leads(session),
+                           former=leads_service.former_leads(session),
                            unled=leads_service.regions_without_lead(session),
                            reference=reference)
 
@@ -146,19 +144,18 @@ def reply_handled(reply_id: int):
     return redirect(url_for("admin.replies"))
 
 
+def _series_intakes(intake: str) -> list[str]:
+    """The time series: the chosen intake beside the three before it, oldest first."""
+    return [*reversed(intakes.previous(intake, None, 3)), intake]
+
+
 @bp.get("/indicators")
 @role_required("admin")
 def indicators_table():
-    from buddy import clock, intakes
-    from buddy.services import indicators
-    from buddy.views.dashboard import requested_intake
-
     session, today = get_session(), clock.today()
     regions = list(reference.regions())
     intake = requested_intake(None) or indicators.current_intake(today)
-    # The time series: the chosen intake beside the three before it, oldest on the left.
-    series = indicators.series(session, regions, today,
-                               [*reversed(intakes.previous(intake, None, 3)), intake])
+    series = indicators.series(session, regions, today, _series_intakes(intake))
     return render_template("admin/indicators.html", reference=reference, intake=intake,
                            table=indicators.national(session, regions, today, intake),
                            series=series, intakes=intakes, figures=indicators.INTAKE_FIGURES,
@@ -169,16 +166,9 @@ def indicators_table():
 @bp.get("/indicators.csv")
 @role_required("admin")
 def indicators_csv():
-    from flask import Response
-
-    from buddy import clock, intakes
-    from buddy.services import exports, indicators
-    from buddy.views.dashboard import requested_intake
-
     today = clock.today()
     intake = requested_intake(None) or indicators.current_intake(today)
-    body = exports.national_csv(get_session(), today,
-                                [*reversed(intakes.previous(intake, None, 3)), intake])
+    body = exports.national_csv(get_session(), today, _series_intakes(intake))
     return Response(body, mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="buddy-national-{intake}.csv"',
         "Cache-Control": "no-store"})

@@ -12,6 +12,14 @@ from buddy.forms import EmailForm, LoginForm, NewPasswordForm, apply_errors
 from buddy.services import ServiceError, accounts
 from buddy.views import home_for, safe_next
 
+
+def password_changed():
+    """After a password reset or change: sign out and ask for the new password."""
+    logout_user()
+    flash("Your password has been changed. Sign in with your new password", "success")
+    return redirect(url_for("auth.login"))
+
+
 bp = Blueprint("auth", __name__)
 
 
@@ -73,7 +81,5 @@ def reset_password(token: str):
         except ServiceError as exc:
             apply_errors(form, exc.errors)
         else:
-            logout_user()
-            flash("Your password has been changed. Sign in with your new password", "success")
-            return redirect(url_for("auth.login"))
+            return password_changed()
     return render_template("auth/reset.html", form=form)

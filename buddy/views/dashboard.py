@@ -9,11 +9,12 @@ from buddy import charts, clock, intakes, reference
 from buddy.auth import role_required
 from buddy.db import get_session
 from buddy.models import utcnow
-from buddy.services import NotFound, ServiceError, contacts, exports, flags, indicators
+from buddy.services import NotFound, contacts, exports, flags, indicators
 from buddy.services import invitations as invitation_service
 from buddy.services import volunteers as volunteer_service
+from buddy.statuses import FlagStatus
 from buddy.text import parse_id
-from buddy.views import requested_region
+from buddy.views import attempt, requested_region
 
 bp = Blueprint("dashboard", __name__)
 ALL = "all"
@@ -83,9 +84,9 @@ def index():
 @role_required("lead", "admin")
 def flag_queue():
     region = requested_region()
-    status = request.args.get("status", "open")
-    if status not in ("open", "contacted", "resolved"):
-        status = "open"
+    status = request.args.get("status", FlagStatus.OPEN)
+    if status not in list(FlagStatus):
+        status = FlagStatus.OPEN
     rows = flags.queue(get_session(), current_user.row, region, status=status)
     return render_template("dashboard/flags.html", rows=rows, status=status, region=region,
                            reasons=flags.REASONS, now=utcnow(), reference=reference)
@@ -110,17 +111,12 @@ def flag(flag_id: int):
 @role_required("lead", "admin")
 def update_flag(flag_id: int):
     assign = request.form.get("assign_to", "")
-    try:
-        flags.act(get_session(), lead=current_user.row, flag_id=flag_id,
-                  action=request.form.get("action") or None, note=request.form.get("note"),
-                  # 0 is nobody's id: a value that is not an id is "not a colleague".
-                  assign_to=(parse_id(assign) or 0) if assign else None)
-    except NotFound:
-        abort(404)
-    except ServiceError as exc:
-        for message in exc.errors.values():
-            flash(message, "error")
-        return redirect(url_for("dashboard.flag", flag_id=flag_id))
+    attempt(lambda: flags.act(
+        get_session(), lead=current_user.row, flag_id=flag_id,
+        action=request.form.get("action") or None, note=request.form.get("note"),
+        # 0 is nobody's id: a value that is not an id is "not a colleague".
+        assign_to=(parse_id(assign) or 0) if assign else None),
+        back=url_for("dashboard.flag", flag_id=flag_id))
     flash("Flag updated", "success")
     return redirect(url_for("dashboard.flag_queue"))
 

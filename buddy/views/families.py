@@ -14,6 +14,8 @@ from buddy.db import get_session
 from buddy.forms import ActionForm
 from buddy.models import Family
 from buddy.services import NotFound, ServiceError, endings
+from buddy.services.members import members_of
+from buddy.statuses import MATCHED_FAMILY_STATUSES, FamilyStatus
 from buddy.text import parse_int
 from buddy.views import requested_region
 
@@ -26,11 +28,12 @@ def index():
     """The region's published families: running first, then ended, newest first."""
     region = requested_region()
     rows = get_session().exec(
-        select(Family).where(Family.region == region, Family.status.in_(("published", "ended")))
+        select(Family).where(Family.region == region,
+                             Family.status.in_(MATCHED_FAMILY_STATUSES))
         .order_by(Family.ended_at.is_not(None), Family.intake.desc(), Family.code)
     ).all()
-    running = [f for f in rows if f.status == "published"]
-    ended = [f for f in rows if f.status == "ended"]
+    running = [f for f in rows if f.status == FamilyStatus.PUBLISHED]
+    ended = [f for f in rows if f.status == FamilyStatus.ENDED]
     return render_template("families/index.html", region=region, running=running, ended=ended,
                            reference=reference, period=endings.period, label=intakes.label,
                            long_date=endings.long_date)
@@ -48,7 +51,7 @@ def _family(family_id: int) -> Family:
 def show(family_id: int, errors: dict | None = None, values: dict | None = None):
     session = get_session()
     family = _family(family_id)
-    members = endings.members_of(session, family.id)
+    members = members_of(session, family.id)
     question = endings.question_of(family, members)
     today = clock.today()
     return render_template(

@@ -11,8 +11,9 @@ from buddy.auth import role_required
 from buddy.db import get_session
 from buddy.forms import ActionForm, ChatLinkForm, apply_errors
 from buddy.models import Family, FamilyMember, Person, User
-from buddy.services import NotFound, ServiceError, chats, endings, people, runs
+from buddy.services import NotFound, ServiceError, chats, endings, people
 from buddy.services.cohorts import key
+from buddy.services.members import ambassador_of, family_of, member_reasons, members_of
 from buddy.views import families as lead_families
 
 bp = Blueprint("family", __name__)
@@ -30,8 +31,8 @@ def show(chat_form: ChatLinkForm | None = None):
     session = get_session()
     person = people.person_of(session, current_user.row)
     families = endings.families_of(session, person)
-    running = families[0] if families and families[0].status == "published" else None
-    found = (running, runs.members_of(session, running.id)) if running else None
+    found = family_of(session, person)
+    running = found[0] if found else None
     members, reasons = [], []
     question = answer = None
     is_anchor = False
@@ -43,15 +44,15 @@ def show(chat_form: ChatLinkForm | None = None):
         is_anchor = mine is not None and mine.place == "anchor"
         if chat_form is None and is_anchor:
             chat_form = ChatLinkForm(formdata=None, chat_link=family.chat_link)
-        reasons = runs.member_reasons(mine.reasons if mine else [], by_key)
+        reasons = member_reasons(mine.reasons if mine else [], by_key)
         asked = endings.question_of(family, [(p, m.place) for m, p in rows])
         if endings.is_open(family, asked, clock.today()):
             question = asked
             answer = endings.answers_of(session, family.id).get(person.id)
-    history = [(f, endings.period(f), endings.members_of(session, f.id),
+    history = [(f, endings.period(f), members_of(session, f.id),
                 endings.long_date(endings.england_day(f.ended_at)) if f.ended_at else "")
                for f in families if f is not running]
-    pairs = runs.ambassador_of(session, person)
+    pairs = ambassador_of(session, person)
     # Emails only of people who agreed to share theirs with their family.
     sharing = [p.user_id for _, p in members if p.share_email] + [
         p.user_id for _, p in pairs if p.share_email]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    abort,
     flash,
     redirect,
     render_template,
@@ -19,9 +18,9 @@ from buddy import reference
 from buddy.auth import role_required
 from buddy.db import get_session
 from buddy.messaging import tokens
-from buddy.services import NotFound, ServiceError, invitations
+from buddy.services import ServiceError, invitations
 from buddy.settings import ROOT
-from buddy.views import requested_region
+from buddy.views import attempt, requested_region
 
 bp = Blueprint("invitations", __name__)
 ROLE_CHOICES = (
@@ -75,10 +74,8 @@ def upload():
 
 
 def _kept(upload_id: str):
-    try:
-        return invitations.upload_for(get_session(), lead=current_user.row, upload_id=upload_id)
-    except NotFound:
-        abort(404)
+    return attempt(lambda: invitations.upload_for(get_session(), lead=current_user.row,
+                                                  upload_id=upload_id))
 
 
 @bp.get("/lead/invitations/uploads/<upload_id>")
@@ -98,13 +95,9 @@ def confirm(upload_id: str):
     """Import every good row and send the invitations, all or none."""
     kept = _kept(upload_id)
     region = kept.region
-    try:
-        invited = invitations.confirm(get_session(), lead=current_user.row, upload_id=upload_id)
-    except NotFound:
-        abort(404)
-    except ServiceError as exc:
-        flash(exc.errors[""], "error")
-        return redirect(url_for("invitations.preview", upload_id=upload_id))
+    invited = attempt(lambda: invitations.confirm(get_session(), lead=current_user.row,
+                                                  upload_id=upload_id),
+                      back=url_for("invitations.preview", upload_id=upload_id))
     n = len(invited)
     flash(f"{n} {'person is' if n == 1 else 'people are'} invited. The invitations go by "
           "email now." if n else "Nobody new to invite: everyone on the list was skipped.",

@@ -11,18 +11,20 @@ from buddy.db import get_session
 from buddy.forms import ActionForm
 from buddy.messaging import cadence
 from buddy.services import NotFound, ServiceError, confirmations, contacts, volunteers
+from buddy.statuses import PersonStatus
 from buddy.views import requested_region
 
 bp = Blueprint("lead", __name__)
-STATUSES = {"pending": "Waiting for approval", "active": "Approved", "declined": "Declined"}
+STATUSES = {PersonStatus.PENDING: "Waiting for approval", PersonStatus.ACTIVE: "Approved",
+            PersonStatus.DECLINED: "Declined"}
 
 
 @bp.get("/volunteers")
 @role_required("lead", "admin")
 def volunteer_list():
-    status = request.args.get("status", "pending")
+    status = request.args.get("status", PersonStatus.PENDING)
     if status not in STATUSES:
-        status = "pending"
+        status = PersonStatus.PENDING
     session = get_session()
     people = volunteers.volunteers(session, lead=current_user.row, status=status)
     region = requested_region()

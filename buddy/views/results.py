@@ -3,16 +3,16 @@ analysts' file. Figures come from services/survey_results.py and services/outcom
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from buddy import clock, intakes, reference, surveys
 from buddy.auth import role_required
 from buddy.db import get_session
-from buddy.services import NotFound, ServiceError, analysts, guides, indicators, outcomes
+from buddy.services import ServiceError, analysts, guides, indicators, outcomes
 from buddy.services import survey_results as results
 from buddy.settings import ROOT
-from buddy.views import requested_region
+from buddy.views import attempt, requested_region
 from buddy.views.dashboard import requested_intake
 
 bp = Blueprint("results", __name__)
@@ -85,10 +85,8 @@ def outcomes_upload():
 
 
 def _kept(upload_id: str):
-    try:
-        return outcomes.upload_for(get_session(), lead=current_user.row, upload_id=upload_id)
-    except NotFound:
-        abort(404)
+    return attempt(lambda: outcomes.upload_for(get_session(), lead=current_user.row,
+                                               upload_id=upload_id))
 
 
 @bp.get("/lead/outcomes/uploads/<outcome_upload_id>")
@@ -108,15 +106,10 @@ def outcomes_confirm(outcome_upload_id: str):
     """Store every good row, all or none."""
     kept = _kept(outcome_upload_id)
     region = kept.region
-    try:
-        stored = outcomes.confirm(get_session(), lead=current_user.row,
-                                  upload_id=outcome_upload_id)
-    except NotFound:
-        abort(404)
-    except ServiceError as exc:
-        flash(exc.errors[""], "error")
-        return redirect(url_for("results.outcomes_preview",
-                                outcome_upload_id=outcome_upload_id))
+    stored = attempt(lambda: outcomes.confirm(get_session(), lead=current_user.row,
+                                              upload_id=outcome_upload_id),
+                     back=url_for("results.outcomes_preview",
+                                  outcome_upload_id=outcome_upload_id))
     flash(f"{stored} {'outcome is' if stored == 1 else 'outcomes are'} stored. Results show "
           "them only as counts of 5 or more." if stored else
           "Nothing new to store: Buddy had every outcome of this file already.", "success")

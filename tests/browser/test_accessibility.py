@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from buddy.messaging.models import Flag
 from buddy.models import Family, MatchRun, User, VolunteerConfirmation
-from buddy.services import runs
+from buddy.services import publishing, runs
 from tests.conftest import ROOT
 from tests.factories import PASSWORD
 
@@ -36,7 +36,7 @@ def world(app, session, factory):
         first = runs.start_run(session, lead=lead, region=REGION, time_limit_s=5,
                                intake="2027-08")
         runs.execute_run(session, first.id)
-        runs.publish(session, lead=lead, run_id=first.id)
+        publishing.publish(session, lead=lead, run_id=first.id)
         factory.newcomer(full_name="Late Newcomer", **kw)
         draft = runs.start_run(session, lead=lead, region=REGION, time_limit_s=5,
                                intake="2027-08")

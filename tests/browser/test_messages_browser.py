@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from buddy.models import VolunteerConfirmation
 from buddy.services import runs
+from buddy.statuses import PersonStatus
 from tests.browser.test_accessibility import AXE, sign_in
 
 pytestmark = pytest.mark.browser
@@ -32,7 +33,7 @@ def world(app, session, factory):
                                       channel="web"))
     factory.newcomer(full_name="Dr Priya Raman", email="priya@example.org", channel="email",
                      **kw)
-    pending = factory.volunteer(status="pending", full_name="Dr Sam Lee",
+    pending = factory.volunteer(status=PersonStatus.PENDING, full_name="Dr Sam Lee",
                                 email="sam@example.org", **kw)
     session.commit()
     with app.app_context():

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from sqlmodel import select
 
 from buddy.models import AvoidPair, Family, FamilyMember, MatchRun, User
-from buddy.services import edits, runs
+from buddy.services import drafts, edits, runs
 from buddy.services.cohorts import published_families
 from tests.browser.conftest import DEMO_PASSWORD as PASSWORD
 from tests.browser.test_accessibility import AXE
@@ -50,7 +50,7 @@ def movable(app, session, run, lead):
     session.expire_all()
     out = []
     with app.app_context():
-        for _family, members in runs.draft_families(session, run):
+        for _family, members in drafts.draft_families(session, run):
             for member, person in members:
                 options = edits.choices(session, lead=lead, run_id=run.id,
                                         person_id_=person.id)
@@ -134,7 +134,7 @@ def test_lead_moves_swaps_separates_and_sees_each_outcome(app, session, draft, l
     # A refusal: two people who share a family cannot simply be marked never together.
     session.expire_all()
     published = {f.code for f, _ in published_families(session, REGION)}
-    family, members = next((f, ms) for f, ms in runs.draft_families(session, run)
+    family, members = next((f, ms) for f, ms in drafts.draft_families(session, run)
                            if len(ms) >= 2 and f.code not in published)
     page.goto(f"{live_server}/lead/runs/{run.id}")
     page.locator("#person_a").select_option(str(members[0][1].id))

@@ -6,15 +6,14 @@ from matching import load_cohort, solve_families, validate
 from matching.config import family_settings
 from matching.greedy import greedy_region
 from matching.instance import RegionInstance
-from matching.model import LPMaster, add_repairs, coverage_weight, price_all
+from matching.model import LPMaster, add_repairs, generation_instance, price_all
 from matching.pricing import AnchorPricer
 from matching.synthetic import region_cohort
 
 
 def _master(data, region):
     cohort = load_cohort(data)
-    inst = RegionInstance(cohort, region, family_settings())
-    inst.W = coverage_weight(inst)
+    inst = generation_instance(RegionInstance(cohort, region, family_settings()))
     master = LPMaster(inst)
     for fam in greedy_region(inst):
         master.add(fam)

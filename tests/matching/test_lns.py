@@ -15,7 +15,13 @@ from matching.flow import max_coverage
 from matching.greedy import greedy_region
 from matching.instance import RegionInstance
 from matching.lns import candidate_sets, search
-from matching.model import LPMaster, coverage_weight, generate_columns, solve_integer_master
+from matching.model import (
+    LPMaster,
+    coverage_weight,
+    generate_columns,
+    generation_instance,
+    solve_integer_master,
+)
 from matching.synthetic import region_cohort
 
 from .conftest import buddy, cohort, newcomer
@@ -25,16 +31,18 @@ def _lns_setup(data, region):
     c = load_cohort(data)
     inst = RegionInstance(c, region, family_settings())
     coverage, _ = max_coverage(inst)
-    master = LPMaster(inst)
+    priced = generation_instance(inst)
+    master = LPMaster(priced)
     greedy = greedy_region(inst)
     for fam in greedy:
         master.add(fam)
     import time
 
-    generate_columns(inst, master, deadline=time.monotonic() + 5, max_rounds=30, coverage=coverage)
+    generate_columns(
+        priced, master, deadline=time.monotonic() + 5, max_rounds=30, coverage=coverage
+    )
     _, pi, mu = master.solve()
-    sets, want_n = candidate_sets(inst, master.columns, pi, mu, per_anchor=8)
-    inst.W = inst.W_full
+    sets, want_n = candidate_sets(priced, master.columns, pi, mu, per_anchor=8)
     return c, inst, greedy, sets, want_n
 
 
@@ -44,14 +52,7 @@ def _as_result(c, inst, families):
 
     outcome = RegionOutcome(
         region=inst.region,
-        families=[
-            (
-                inst.buddies[a].id,
-                tuple(inst.buddies[b].id for b in e),
-                tuple(inst.newcomers[n].id for n in ns),
-            )
-            for a, e, ns in families
-        ],
+        families=[inst.ids(f) for f in families],
         quality=inst.solution_quality(families),
         bound=float(inst.solution_quality(families)),
         matched=sum(len(f[2]) for f in families),
@@ -92,7 +93,6 @@ def test_lns_improves_the_greedy_keeps_coverage_and_is_deterministic():
 def _optimum(c, region, settings):
     """Best (matched, quality) over every valid result, by enumerating all families."""
     inst = RegionInstance(c, region, settings)
-    inst.W = inst.W_full
     free_n = range(len(inst.newcomers))
     columns = []
     for a in inst.anchors:

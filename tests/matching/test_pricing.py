@@ -14,7 +14,7 @@ import pytest
 from matching import load_cohort, solve_families, validate
 from matching.config import family_settings
 from matching.instance import RegionInstance
-from matching.model import coverage_weight
+from matching.model import generation_instance
 from matching.pricing import AnchorPricer
 from matching.synthetic import region_cohort
 
@@ -69,8 +69,7 @@ def _best_rc(inst: RegionInstance, a: int, pi: np.ndarray, mu: np.ndarray) -> fl
 @pytest.mark.parametrize("locked", [False, True])
 def test_exact_pricing_never_underestimates_an_anchors_best_reduced_cost(locked):
     cohort = load_cohort(_small_cohort(locked))
-    inst = RegionInstance(cohort, "wessex", family_settings())
-    inst.W = coverage_weight(inst)
+    inst = generation_instance(RegionInstance(cohort, "wessex", family_settings()))
     rng = np.random.default_rng(7)
     pricers = [AnchorPricer(inst, a) for a in inst.anchors]
     assert pricers

@@ -14,18 +14,25 @@ from matching.config import family_settings
 from matching.flow import max_coverage
 from matching.greedy import greedy_region
 from matching.instance import RegionInstance
-from matching.model import LPMaster, fixed_set_columns, generate_columns, price_all, set_dive
+from matching.model import (
+    LPMaster,
+    fixed_set_columns,
+    generate_columns,
+    generation_instance,
+    price_all,
+    set_dive,
+)
+from matching.phases import set_dive_families, worker_result
 from matching.pricing import AnchorPricer, PricingPool
-from matching.solve import _other_dive, _set_dive_families
 from matching.synthetic import region_cohort
 
 from .test_lns import _as_result
 
 
 def _generated(data, region):
-    """A region's instance and a master grown by a few rounds of column generation."""
+    """A region's instance at the generation weight, and a master grown by a few rounds."""
     cohort = load_cohort(data)
-    inst = RegionInstance(cohort, region, family_settings())
+    inst = generation_instance(RegionInstance(cohort, region, family_settings()))
     coverage, _ = max_coverage(inst)
     master = LPMaster(inst)
     generate_columns(
@@ -116,7 +123,6 @@ def test_set_dive_gives_valid_families_restores_the_master_and_is_deterministic(
     for a, k in inst.locked_of_anchor.items():
         assert set(inst.locked[k].buddies) <= set(sets[a])
     families = [f for f in assign_newcomers(inst, sets) if not inst.family_violations(f)]
-    inst.W = inst.W_full
     assert sum(len(f[2]) for f in families) == max_coverage(inst)[0]
     assert validate(cohort, _as_result(cohort, inst, families)) == []
 
@@ -126,7 +132,6 @@ def test_set_dive_past_its_deadline_fixes_the_rest_at_once():
     sets = set_dive(inst, master, deadline=time.monotonic() - 1.0)
     _check_sets(inst, sets)
     families = [f for f in assign_newcomers(inst, sets) if not inst.family_violations(f)]
-    inst.W = inst.W_full
     assert validate(cohort, _as_result(cohort, inst, families)) == []
 
 
@@ -151,16 +156,15 @@ def test_a_set_dive_in_a_worker_process_gives_the_dive_of_this_process():
     # The worker gets the master by pickling (its columns; the LP is rebuilt there).
     data = _with_locked_family("north-east", seed=4, newcomers=70)
     cohort, inst, master = _generated(data, "north-east")
-    here = _set_dive_families(inst, master.copy(), deadline=time.monotonic() + 30, fraction=0.3)
+    here = set_dive_families(inst, master.copy(), deadline=time.monotonic() + 30, fraction=0.3)
     pool = PricingPool(inst, 2)
     try:
         there = pool.run(
-            _set_dive_families, inst, master, deadline=time.monotonic() + 30, fraction=0.3
+            set_dive_families, inst, master, deadline=time.monotonic() + 30, fraction=0.3
         ).result()
     finally:
         pool.close()
     assert there == here
-    inst.W = inst.W_full
     assert sum(len(f[2]) for f in there) == max_coverage(inst)[0]
     assert validate(cohort, _as_result(cohort, inst, there)) == []
 
@@ -171,9 +175,9 @@ def test_a_failed_or_late_worker_dive_counts_as_no_result():
     lost.set_exception(BrokenProcessPool("a worker died"))
     late = Future()  # still running
     started = time.monotonic()
-    assert _other_dive(lost, timeout=5.0) is None
-    assert _other_dive(late, timeout=0.2) is None
-    assert _other_dive(None, timeout=5.0) is None
+    assert worker_result(lost, timeout=5.0) is None
+    assert worker_result(late, timeout=0.2) is None
+    assert worker_result(None, timeout=5.0) is None
     assert time.monotonic() - started < 2.0
 
 
@@ -182,7 +186,7 @@ def test_generation_goes_on_past_its_deadline_only_while_the_lp_climbs():
     runs = {}
     for extend in (False, True):
         cohort = load_cohort(data)
-        inst = RegionInstance(cohort, "wessex", family_settings())
+        inst = generation_instance(RegionInstance(cohort, "wessex", family_settings()))
         coverage, _ = max_coverage(inst)
         master = LPMaster(inst)  # empty: the LP climbs for many rounds from here
         now = time.monotonic()

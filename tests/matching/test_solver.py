@@ -141,13 +141,13 @@ def test_quality_choice_when_configured():
 
 
 def test_lp_failure_falls_back_to_a_valid_result(small_region, monkeypatch):
-    import matching.solve as solve_module
+    import matching.phases as phases_module
     from matching.model import SolverFailure
 
     def broken(*args, **kwargs):
         raise SolverFailure("the LP solver returned status 4")
 
-    monkeypatch.setattr(solve_module, "generate_columns", broken)
+    monkeypatch.setattr(phases_module, "generate_columns", broken)
     _, result = solve_valid(small_region, time_limit_s=2)
     region = result["regions"]["wessex"]
     assert region["status"] == "feasible" and "LP solver" in region["picked"]

@@ -14,6 +14,7 @@ from twilio.request_validator import RequestValidator
 from buddy.messaging.dispatch import dispatch
 from buddy.messaging.models import Message
 from buddy.models import Family, FamilyMember, Person, utcnow
+from buddy.statuses import FamilyStatus
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER  # noqa: F401 (re-exported)
 
 
@@ -52,7 +53,7 @@ def publish_family(app, session, members: list[tuple[Person, str]], *, region="l
     """A published family written the way the match-run service does, then the hook."""
     from buddy.messaging import cadence
 
-    family = Family(code=f"{region}-t", region=region, status="published",
+    family = Family(code=f"{region}-t", region=region, status=FamilyStatus.PUBLISHED,
                     published_at=published_at or utcnow())
     session.add(family)
     session.flush()

@@ -11,6 +11,7 @@ from sqlmodel import select
 from buddy.messaging import cadence
 from buddy.messaging.models import Message
 from buddy.services import people
+from buddy.statuses import MessageStatus
 from tests.factories import volunteer_form
 from tests.messaging.conftest import at, publish_family, rows, run
 
@@ -270,7 +271,7 @@ def test_a_row_claimed_by_a_dispatcher_after_it_was_read_is_left_to_it(app, sess
             select(Message).where(Message.person_id == newcomer.id)).all()}
         with Session(app.extensions["buddy.engine"]) as dispatcher:  # claims it meanwhile
             dispatcher.execute(sa.update(Message).where(Message.id == message.id)
-                               .values(status="sending"))
+                               .values(status=MessageStatus.SENDING))
             dispatcher.commit()
         outbox.enqueue(replan, user=replan.get(User, newcomer.user_id), channel="sms",
                        kind="what_to_expect", subject="arrival", to_address=message.to_address,

@@ -22,11 +22,11 @@ from sqlmodel import select
 from buddy.messaging import outbox
 from buddy.messaging.channels import build_channels
 from buddy.messaging.dispatch import MAX_ATTEMPTS, status_callback_url
-from buddy.messaging.fakes import free_port
 from buddy.messaging.models import Flag, Message
 from buddy.models import Person, User
 from tests.conftest import TEST_SETTINGS
 from tests.factories import join, newcomer_form
+from tests.fakes import free_port
 from tests.messaging.conftest import at, confirm, rows, run, sign
 
 # 14 July 2027 09:00 UTC is 14:30 in India: "what to expect" for a 4 August arrival is due.

@@ -9,9 +9,9 @@ from sqlmodel import select
 
 from buddy.messaging import outbox
 from buddy.messaging.channels import EmailChannel
-from buddy.messaging.fakes import FakeSMTP
 from buddy.messaging.models import Flag, Message
 from buddy.models import User
+from tests.fakes import FakeSMTP
 from tests.messaging.conftest import at, rows, run
 
 NOW = at(2027, 1, 10, 12)

@@ -12,7 +12,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from buddy.messaging.channels import BuddyTwilioHttpClient, templates_path, whatsapp_templates
-from buddy.messaging.fakes import FakeTwilio
+from tests.fakes import FakeTwilio
 from tests.messaging.conftest import ACCOUNT_SID, AUTH_TOKEN
 
 # The check-in template of config/whatsapp.toml: {{1}} name, {{2}} when.

@@ -60,12 +60,12 @@ def test_the_words_follow_the_cadence():
 
 
 def test_the_schedule_is_what_the_outbox_does(app, session, lead, three_families):
-    from buddy.services import runs
+    from buddy.services import publishing
 
     run = run_now(app, session, lead)
     with app.app_context():
         planned = cadence.introductions(session, run=run, today=clock.today())
-        runs.publish(session, lead=lead, run_id=run.id)
+        publishing.publish(session, lead=lead, run_id=run.id)
     assert (planned.now, planned.later) == (1, ((date(2027, 7, 21), 2),))
 
     # Each family's first introduction, in the outbox, is on the day the words gave.
@@ -94,7 +94,7 @@ def test_publishing_tells_the_lead_when_introductions_go(app, session, lead, thr
 
 
 def test_a_family_that_grows_introduces_only_its_new_members(app, session, lead, factory):
-    from buddy.services import runs
+    from buddy.services import publishing
 
     factory.volunteer(region=REGION, scheme="wessex:poole", capacity="2", full_name="Anchor")
     factory.newcomer(region=REGION, scheme="wessex:poole", full_name="First")
@@ -103,12 +103,12 @@ def test_a_family_that_grows_introduces_only_its_new_members(app, session, lead,
         assert cadence.introductions(session, run=first, today=clock.today()).words == (
             f"Introductions go to 1 family on {WHEN}, 14 days before their newcomers "
             "arrive.")
-        runs.publish(session, lead=lead, run_id=first.id)
+        publishing.publish(session, lead=lead, run_id=first.id)
         # Nobody new: a second run keeps the running family as it is.
         again = run_now(app, session, lead)
         assert cadence.introductions(session, run=again, today=clock.today()).words == (
             "Nobody new to introduce: the families of this run were introduced before.")
-        runs.discard(session, lead=lead, run_id=again.id)
+        publishing.discard(session, lead=lead, run_id=again.id)
 
     # A newcomer who arrives later joins the running family: only they are introduced, on
     # their own day (the anchor met the family on 21 July).
@@ -123,7 +123,7 @@ def test_a_family_that_grows_introduces_only_its_new_members(app, session, lead,
 
 def test_an_ambassador_run_says_who_arrives_too_soon_to_be_introduced(app, session, lead,
                                                                       factory):
-    from buddy.services import runs
+    from buddy.services import publishing
 
     factory.volunteer(role="ambassador", region=REGION, scheme="wessex:poole", capacity="3",
                       stage="ST3", full_name="Ambassador")
@@ -137,7 +137,7 @@ def test_an_ambassador_run_says_who_arrives_too_soon_to_be_introduced(app, sessi
             "Introductions go to 1 newcomer and their ambassador now. 2 newcomers arrive "
             "within 7 days, so Buddy does not introduce them: please tell them and their "
             "ambassadors yourself.")
-        runs.publish(session, lead=lead, run_id=run.id)
+        publishing.publish(session, lead=lead, run_id=run.id)
     introduced = session.exec(select(Message).where(
         Message.kind == "ambassador_intro", Message.subject.startswith("ambassador:"))).all()
     assert len(introduced) == 1

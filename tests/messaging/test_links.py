@@ -18,11 +18,11 @@ import pytest
 from sqlmodel import select
 
 from buddy.jobs import SHARED_SETTINGS
-from buddy.messaging.fakes import free_port
 from buddy.messaging.models import Message
 from buddy.models import User
 from buddy.settings import ConfigError, load_settings
 from tests.conftest import TEST_SETTINGS
+from tests.fakes import free_port
 from tests.messaging.test_pages import PRODUCTION
 
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -21,6 +21,7 @@ from buddy.messaging.models import Message
 from buddy.models import User
 from buddy.services import accounts
 from buddy.settings import CONFIG_DIR
+from buddy.statuses import PersonStatus
 from tests.messaging.conftest import publish_family, rows
 
 TEXTS = cadence.texts()
@@ -225,7 +226,7 @@ def test_every_sender_greets_by_the_first_name(app, session, factory):
     ambassador = factory.volunteer(role="ambassador", full_name="Prof. Adaeze Okafor",
                                    stage="ST3", channel="email")
     anchor = factory.volunteer(full_name="Dr Adebayo", stage="qualified", setting="secondary")
-    pending = factory.volunteer(full_name="Mr. Sam Lee", status="pending")
+    pending = factory.volunteer(full_name="Mr. Sam Lee", status=PersonStatus.PENDING)
     lead = factory.staff("lead", region="london", full_name="Dr Sarah Jones")
     with app.app_context():
         cadence.ambassador_paired(session, ambassador, priya)

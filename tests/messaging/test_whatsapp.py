@@ -24,10 +24,10 @@ from buddy.messaging.channels import (
     NoTemplate,
     whatsapp_content,
 )
-from buddy.messaging.fakes import FakeTwilio
 from buddy.messaging.models import InboundMessage, Message
 from buddy.models import Person, User
 from buddy.settings import CONFIG_DIR, ConfigError, load_settings
+from tests.fakes import FakeTwilio
 from tests.messaging.conftest import ACCOUNT_SID, AUTH_TOKEN, at, confirm, rows, run, sign
 from tests.messaging.test_pages import PRODUCTION
 

@@ -3,7 +3,7 @@
     python -m tests.perf.faults [--kills 20] [--messages 2000] [--parts 1,2,3,4]
 
 Starts a throwaway PostgreSQL server (tests/postgres.py), the fake Twilio and SMTP servers
-(buddy/messaging/fakes.py) in this process, and runs four drills, each on its own database:
+(tests/fakes.py) in this process, and runs four drills, each on its own database:
 
 1. Dispatcher killed: `--messages` due messages (40% SMS, 20% WhatsApp, 40% email, to active
    members with confirmed emails in three time zones, the sending window open at `--now`);
@@ -51,9 +51,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from buddy.messaging.bench import NOW, dispatcher_settings, fill, received_counts
-from buddy.messaging.fakes import FakeSMTP, FakeTwilio, free_port
+from tests.fakes import FakeSMTP, FakeTwilio, free_port
 from tests.perf.load import CSRF
+from tests.perf.messaging import NOW, dispatcher_settings, fill, received_counts
 from tests.postgres import PostgresServer
 
 BUDDY = str(Path(sys.executable).with_name("buddy"))  # the console script

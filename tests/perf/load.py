@@ -44,7 +44,7 @@ from collections import defaultdict
 from html.parser import HTMLParser
 from pathlib import Path
 
-from buddy.messaging.fakes import free_port
+from tests.fakes import free_port
 from tests.postgres import PostgresServer
 
 PASSWORD = "load test password 2027"

@@ -1,6 +1,6 @@
 """Benchmark: send N due messages through the fake Twilio and SMTP servers.
 
-    python -m buddy.messaging.bench [--messages 20000] [--dispatchers 2] [--database-url URL]
+    python -m tests.perf.messaging [--messages 20000] [--dispatchers 2] [--database-url URL]
 
 Starts the fakes, fills a fresh database (a temporary SQLite file unless --database-url
 names an empty one) with due outbox rows (40% SMS, 20% WhatsApp, 40% email), runs
@@ -14,13 +14,15 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import sys
-import tempfile
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import sqlalchemy as sa
+
+from buddy.statuses import MessageStatus, PersonStatus
+from tests.fakes import FakeSMTP, FakeTwilio
+from tests.perf import database
 
 NOW = datetime(2027, 9, 1, 12, 0, tzinfo=UTC)
 BENCH_NUMBER = "+447400123456"
@@ -71,8 +73,9 @@ def fill(database_url: str, count: int, *, now: datetime = NOW, members: bool = 
         if members:
             conn.execute(sa.insert(Person), [
                 {"user_id": user_id, "full_name": f"Bench {n}", "role": "newcomer",
-                 "region": "london", "stage": "ST1", "channel": "sms", "status": "active",
-                 "timezone": MEMBER_ZONES[n % len(MEMBER_ZONES)], "interests": [],
+                 "region": "london", "stage": "ST1", "channel": "sms",
+                 "status": PersonStatus.ACTIVE, "timezone": MEMBER_ZONES[n % len(MEMBER_ZONES)],
+                 "interests": [],
                  "languages": [], "support_needs": [], "contact_consent_at": now,
                  "email_confirmed_at": now, "sms_opted_out": False, "created_at": now,
                  "updated_at": now}
@@ -88,7 +91,8 @@ def fill(database_url: str, count: int, *, now: datetime = NOW, members: bool = 
                 "subject": str(n), "title": f"Bench message {n}",
                 "to_address": f"b{n}@example.org" if channel == "email" else BENCH_NUMBER,
                 "body": f"Hello, this is benchmark message {n}.", "due_at": now,
-                "status": "pending", "attempts": 0, "created_at": now, "updated_at": now,
+                "status": MessageStatus.PENDING, "attempts": 0, "created_at": now,
+                "updated_at": now,
             }
             if members:
                 person_id, zone = people[user_id]
@@ -139,51 +143,45 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--dispatchers", type=int, default=2)
-    parser.add_argument("--database-url", default="",
-                        help="an empty database to use (default: a temporary SQLite file)")
+    database.add_option(parser)
     args = parser.parse_args(argv)
 
-    from buddy import migrate
     from buddy.db import build_engine
-    from buddy.messaging.fakes import FakeSMTP, FakeTwilio
     from buddy.messaging.models import Message
 
-    tmp = tempfile.TemporaryDirectory(prefix="buddy-bench-")
-    database_url = args.database_url or f"sqlite:///{Path(tmp.name) / 'bench.sqlite3'}"
-    migrate.upgrade(database_url)
-    twilio, smtp = FakeTwilio().start(), FakeSMTP().start()
-    try:
-        ids = fill(database_url, args.messages)
-        settings = dispatcher_settings(database_url, twilio.url, smtp.port)
-        context = multiprocessing.get_context("spawn")
-        results = context.Queue()
-        workers = [context.Process(target=_dispatcher, args=(settings, results))
-                   for _ in range(args.dispatchers)]
-        started = time.perf_counter()
-        for worker in workers:
-            worker.start()
-        counts = [results.get() for _ in workers]
-        for worker in workers:
-            worker.join()
-        elapsed = time.perf_counter() - started
+    with database.bench_database(args.database_url) as database_url:
+        twilio, smtp = FakeTwilio().start(), FakeSMTP().start()
+        try:
+            ids = fill(database_url, args.messages)
+            settings = dispatcher_settings(database_url, twilio.url, smtp.port)
+            context = multiprocessing.get_context("spawn")
+            results = context.Queue()
+            workers = [context.Process(target=_dispatcher, args=(settings, results))
+                       for _ in range(args.dispatchers)]
+            started = time.perf_counter()
+            for worker in workers:
+                worker.start()
+            counts = [results.get() for _ in workers]
+            for worker in workers:
+                worker.join()
+            elapsed = time.perf_counter() - started
 
-        received = received_counts(twilio, smtp)
-        engine = build_engine(database_url)
-        with engine.connect() as conn:
-            statuses = Counter(dict(conn.execute(
-                sa.select(Message.status, sa.func.count()).group_by(Message.status)).all()))
-        engine.dispose()
-    finally:
-        twilio.stop()
-        smtp.stop()
-        tmp.cleanup()
+            received = received_counts(twilio, smtp)
+            engine = build_engine(database_url)
+            with engine.connect() as conn:
+                statuses = Counter(dict(conn.execute(
+                    sa.select(Message.status, sa.func.count()).group_by(Message.status)).all()))
+            engine.dispose()
+        finally:
+            twilio.stop()
+            smtp.stop()
 
     duplicates = sum(n - 1 for n in received.values() if n > 1)
-    losses = len(set(ids) - set(received)) + (len(ids) - statuses.get("sent", 0))
-    backend = database_url.split(":", 1)[0].split("+", 1)[0]
-    print(f"{len(ids)} messages, {args.dispatchers} dispatchers, {backend}: "
+    losses = len(set(ids) - set(received)) + (len(ids) - statuses.get(MessageStatus.SENT, 0))
+    print(f"{len(ids)} messages, {args.dispatchers} dispatchers, "
+          f"{database.backend(database_url)}: "
           f"{elapsed:.1f} s, {len(ids) / elapsed:.0f} messages/s")
-    print(f"per dispatcher: {[c.get('sent', 0) for c in counts]}; "
+    print(f"per dispatcher: {[c.get(MessageStatus.SENT, 0) for c in counts]}; "
           f"received by fake Twilio {len(twilio.accepted())}, by SMTP {len(smtp.received)}")
     print(f"duplicates: {duplicates}, losses: {losses}")
     return 0 if duplicates == 0 and losses == 0 else 1

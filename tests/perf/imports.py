@@ -1,6 +1,6 @@
 """Benchmark: read, preview and import a trainee list of N rows (5,000 by default).
 
-    python -m buddy.bench_imports [--rows 5000] [--database-url URL]
+    python -m tests.perf.imports [--rows 5000] [--database-url URL]
 
 Makes a list as a region's spreadsheet would give it (UTF-8 with a byte-order mark,
 semicolons, accented names, a mobile number for one row in three, a bad date every 50 rows
@@ -18,11 +18,11 @@ from __future__ import annotations
 import argparse
 import io
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import sqlalchemy as sa
+
+from tests.perf import database
 
 NOW = "2027-05-03T10:00:00+01:00"
 FIRST = ("Zoë", "José", "Priya", "Adebayo", "Mohammed", "Siobhán", "Chukwuemeka", "Anna")
@@ -58,20 +58,35 @@ def _timed(what: str, figures: list[tuple[str, float]], fn):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5000)
-    parser.add_argument("--database-url", default="",
-                        help="an empty database to use (default: a temporary SQLite file)")
+    database.add_option(parser)
     args = parser.parse_args(argv)
+    data = make_list(args.rows)
+    with database.bench_database(args.database_url) as database_url:
+        figures, parsed, checked, counts = _measure(database_url, data, args.rows)
 
+    services = sum(seconds for what, seconds in figures if not what.startswith("page"))
+    pages = sum(seconds for what, seconds in figures if what.startswith("page"))
+    print(f"{args.rows} rows ({len(data) / 1024:.0f} KiB), {database.backend(database_url)}: "
+          f"{len(checked.to_invite)} to invite, {len(checked.skipped)} skipped, "
+          f"{len(parsed.bad_rows)} rows with problems")
+    for what, seconds in figures:
+        print(f"  {what:32} {seconds * 1000:8.0f} ms")
+    print(f"  {'services in all':32} {services * 1000:8.0f} ms")
+    print(f"  {'pages in all':32} {pages * 1000:8.0f} ms")
+    print(f"invitations {counts[0]}, outbox rows {counts[1]}")
+    return 0
+
+
+def _measure(database_url: str, data: bytes, rows: int):
+    """Time the services, then the pages, on `database_url`: (figures, the parsed list, the
+    checked list, (invitations, outbox rows))."""
     from sqlmodel import Session
 
-    from buddy import create_app, migrate
+    from buddy import create_app
     from buddy.messaging.models import Message
     from buddy.models import Invitation
     from buddy.services import accounts, invitations, trainee_lists
 
-    tmp = tempfile.TemporaryDirectory(prefix="buddy-bench-")
-    database_url = args.database_url or f"sqlite:///{Path(tmp.name) / 'bench.sqlite3'}"
-    migrate.upgrade(database_url)
     app = create_app({
         "BUDDY_ENV": "test", "BUDDY_DATABASE_URL": database_url, "BUDDY_NOW": NOW,
         "BUDDY_SECRET_KEY": "bench-secret-key-bench-secret-key-0123456789",
@@ -79,7 +94,6 @@ def main(argv: list[str] | None = None) -> int:
         "BUDDY_ARGON2_TIME_COST": 1, "BUDDY_ARGON2_MEMORY_KIB": 8,
         "BUDDY_ARGON2_PARALLELISM": 1})
     figures: list[tuple[str, float]] = []
-    data = make_list(args.rows)
     try:
         with app.app_context(), Session(app.extensions["buddy.engine"],
                                         expire_on_commit=False) as session:
@@ -99,12 +113,11 @@ def main(argv: list[str] | None = None) -> int:
                 session.commit()
 
             _timed("import (one transaction)", figures, run_import)
-            services = sum(seconds for _what, seconds in figures)
 
             client = app.test_client()
             client.post("/login", data={"email": "lead@example.org",
                                         "password": "bench password 123"})
-            page_data = make_list(args.rows, prefix="p")
+            page_data = make_list(rows, prefix="p")
             response = _timed("page: upload", figures, lambda: client.post(
                 "/lead/invitations/", content_type="multipart/form-data",
                 data={"role": "newcomer", "file": (io.BytesIO(page_data), "list.csv")}))
@@ -113,23 +126,11 @@ def main(argv: list[str] | None = None) -> int:
             assert preview.status_code == 200, preview.status_code
             done = _timed("page: confirm", figures, lambda: client.post(response.location))
             assert done.status_code == 302, done.status_code
-            invited = session.scalar(sa.select(sa.func.count()).select_from(Invitation))
-            queued = session.scalar(sa.select(sa.func.count()).select_from(Message))
+            counts = (session.scalar(sa.select(sa.func.count()).select_from(Invitation)),
+                      session.scalar(sa.select(sa.func.count()).select_from(Message)))
     finally:
         app.extensions["buddy.engine"].dispose()
-        tmp.cleanup()
-
-    backend = database_url.split(":", 1)[0].split("+", 1)[0]
-    print(f"{args.rows} rows ({len(data) / 1024:.0f} KiB), {backend}: "
-          f"{len(checked.to_invite)} to invite, {len(checked.skipped)} skipped, "
-          f"{len(parsed.bad_rows)} rows with problems")
-    for what, seconds in figures:
-        print(f"  {what:32} {seconds * 1000:8.0f} ms")
-    pages = sum(seconds for what, seconds in figures if what.startswith("page"))
-    print(f"  {'services in all':32} {services * 1000:8.0f} ms")
-    print(f"  {'pages in all':32} {pages * 1000:8.0f} ms")
-    print(f"invitations {invited}, outbox rows {queued}")
-    return 0
+    return figures, parsed, checked, counts
 
 
 if __name__ == "__main__":
