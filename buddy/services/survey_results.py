@@ -139,6 +139,8 @@ class SurveyResult:
     asked: int | str
     answered: int | str
     questions: list[QuestionResult]
+    # Nobody was asked it about this intake yet (a 0 asked says nothing about anyone).
+    not_asked: bool = False
 
     @property
     def rate(self) -> float | None:
@@ -179,7 +181,8 @@ def region_results(session: Session, *, region: str, intake: str, with_text: boo
                 questions.append(_choice_question(
                     question, answers.get((region, survey.key, question.key), {})))
         out.append(SurveyResult(key=survey.key, title=survey.title, asked=shown(r["asked"]),
-                                answered=shown(r["answered"]), questions=questions))
+                                answered=shown(r["answered"]), questions=questions,
+                                not_asked=r["asked"] == 0))
     return out
 
 
