@@ -228,6 +228,14 @@ def test_the_admin_sees_every_region_and_no_region_can_be_worked_out_from_the_to
     login(client, factory.staff("admin").email)
     page = client.get(f"/admin/results?intake={INTAKE}").get_data(as_text=True)
     assert "August 2027" in page and "August 2026" in page
+    # Nobody was asked in August 2026, nor about eight weeks or six months this year: said
+    # in words, with no column or table of "<5" for it.
+    assert ('id="not-asked-hello">Nobody has been asked this survey about the newcomers of '
+            'August 2026.') in page
+    assert "Nobody has been asked this survey about the newcomers of August 2027 or " \
+           "August 2026." in page
+    assert "Asked, August 2026" not in page and 'id="answers-six_months-useful"' not in page
+    assert 'id="responses-hello"' in page and 'id="answers-hello-meet"' in page
     assert "nursery" not in page
     assert "Download the analysts" in page
 

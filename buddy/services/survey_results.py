@@ -217,6 +217,13 @@ def national_responses(session: Session, *, regions: list[str], intake: str
     return out
 
 
+def asked_at_all(session: Session, *, regions: list[str], intake: str) -> set[str]:
+    """The surveys anyone in `regions` was asked about `intake` (nobody asked says nothing
+    about anyone, so the page may say it)."""
+    return {survey for (_region, survey), r in response_counts(
+        session, intake=intake, regions=regions).items() if r["asked"]}
+
+
 def national_answers(session: Session, *, regions: list[str], intake: str
                      ) -> dict[tuple[str, str], dict[str, dict[str, int | str]]]:
     """{(survey, question): {region or ALL_REGIONS: {answer key or TOTAL: people}}} for the
