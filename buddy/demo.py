@@ -544,11 +544,29 @@ SURVEY_PARTIAL = 0.1
 # choice's options in their order in config/surveys.toml (the rest share what is left).
 SCALE_WEIGHTS = (4, 9, 24, 38, 25)
 CHOICE_LEAN = 0.45
-SURVEY_TEXTS = ("It helped a lot to have someone to ask about the portfolio.",
-                "We met for coffee twice; I would like more practical tips.",
-                "Finding housing was the hardest part.",
-                "My buddy was busy, so the anchor helped instead.",
-                "Please start the family earlier, before we arrive.")
+# What people write, by survey: before arrival (hello), and about the family later.
+SURVEY_TEXTS = {
+    "hello": ("I arrive with my two children and need a school place.",
+              "I have not worked in general practice before, only in hospital.",
+              "Could someone explain the ePortfolio before I start?",
+              "I am worried about the AKT and would like a study group.",
+              "I do not drive yet; how do people get to home visits?",
+              "My English is good but I find phone consultations hard.",
+              "I would like to meet other doctors from Nigeria in the region.",
+              "Where do trainees usually live near the practice?"),
+    "eight_weeks": ("We met for coffee twice; I would like more practical tips.",
+                    "My buddy was busy, so the anchor helped instead.",
+                    "The WhatsApp group is very active and friendly.",
+                    "It took three weeks before anyone replied to me.",
+                    "Meeting a hospital doctor in the family helped with my rotation.",
+                    "Practical help with the ePortfolio was the most useful part."),
+    "six_months": ("It helped a lot to have someone to ask about the portfolio.",
+                   "Please start the family earlier, before we arrive.",
+                   "Finding housing was the hardest part; my buddy helped me find a flat.",
+                   "I would like to be a buddy next year.",
+                   "We stopped meeting after Christmas, but I knew whom to ask.",
+                   "More time for the volunteers would help: my rota made it hard."),
+}
 
 
 def _survey_answers(session: Session, rng: random.Random, people: list[Person],
@@ -633,10 +651,10 @@ def _survey_answers(session: Session, rng: random.Random, people: list[Person],
                 value = rng.choices([o.key for o in options],
                                     weights=[CHOICE_LEAN] + [rest] * (len(options) - 1))[0]
             else:
-                value = rng.choice(SURVEY_TEXTS) if rng.random() < 0.3 else ""
+                value = rng.choice(SURVEY_TEXTS[key]) if rng.random() < 0.3 else ""
             given.append((request, SurveyAnswer(
                 question=question.key, kind=question.kind, wording=question.text,
-                answer=value, answer_words=question.words_for(value) if value else "(no answer)",
+                answer=value, answer_words=question.words_for(value) if value else "",
                 answered_at=when)))
     # One flush for every request's id, then the answers (a flush each took seconds).
     session.flush()

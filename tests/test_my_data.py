@@ -10,7 +10,13 @@ import re
 import pytest
 
 from buddy.messaging.models import CheckIn, Flag, InboundMessage
-from buddy.models import FamilyAnswer, VolunteerConfirmation, utcnow
+from buddy.models import (
+    FamilyAnswer,
+    SurveyAnswer,
+    SurveyRequest,
+    VolunteerConfirmation,
+    utcnow,
+)
 from buddy.statuses import PersonStatus
 from tests.factories import login
 from tests.messaging.conftest import publish_family
@@ -54,6 +60,18 @@ def everything(app, session, factory):
         VolunteerConfirmation(person_id=volunteer.id, intake="2027-08", available=True,
                               capacity=2, channel="email"),
     ])
+    hello = SurveyRequest(person_id=newcomer.id, survey="hello", edition="2026-27",
+                          intake="2027-08", region="wessex", audience="newcomer", sent_at=now,
+                          answered_at=now)
+    session.add(hello)
+    session.flush()
+    session.add_all([
+        SurveyAnswer(request_id=hello.id, question="confidence", kind="scale",
+                     wording="How confident do you feel about starting work in the NHS?",
+                     answer="2", answer_words="2 - a little confident"),
+        SurveyAnswer(request_id=hello.id, question="anything_else", kind="text",
+                     wording="Is there anything else?", answer="Help with the portfolio",
+                     answer_words="Help with the portfolio")])
     session.commit()
     return {"newcomer": newcomer, "volunteer": volunteer, "lead": lead}
 
@@ -120,7 +138,11 @@ def test_the_newcomer_reads_their_data_in_words(app, everything):
                      "Your answer: You asked for a call",
                      "We understood: You would like a call (answer 2 to a check-in)",
                      "Your DA lead's note: Rang on Tuesday",
-                     "You joined Buddy as a newcomer"):
+                     "You joined Buddy as a newcomer",
+                     "Hello: starting GP training (August 2027 intake), asked",
+                     "How confident do you feel about starting work in the NHS? \u2013 "
+                     "2 - a little confident.",
+                     "Is there anything else? \u2013 Help with the portfolio."):
         assert expected in words, expected
 
 
@@ -141,5 +163,8 @@ def test_the_readable_file_downloads_and_the_json_keeps_its_shape(app, everythin
     assert download.headers["Cache-Control"] == "no-store"
     document = json.loads(client.get("/account/export").get_data(as_text=True))
     assert set(document) == {"exported_at", "account", "profile", "messages", "activity",
-                             "check_ins", "texts_received", "flags"}
+                             "check_ins", "texts_received", "flags", "surveys"}
+    assert [(s["survey"], s["intake"], [(a["question"], a["answer"]) for a in s["answers"]])
+            for s in document["surveys"]] == [
+        ("hello", "2027-08", [("confidence", "2"), ("anything_else", "Help with the portfolio")])]
     assert document["profile"]["country"] == "NG"

@@ -206,7 +206,7 @@ def test_two_programme_years(app, session, factory, smtp, twilio):
               for i in range(1, 4)]
     leaver = factory.newcomer(region=REGION, scheme=SCHEME, full_name="Wendy Leaver")
     assert {p.intake for p in [*august, leaver]} == {"2027-08"}
-    leaver_address = factory.user_of(leaver).email
+    leaver_address, leaver_mobile = factory.user_of(leaver).email, leaver.phone
     walk.day("2027-05-01T12:00:00+00:00")
 
     # --- 23 May 2027: asked to confirm for August 2027 (70 days before 1 August) ----------
@@ -474,15 +474,19 @@ def test_two_programme_years(app, session, factory, smtp, twilio):
                          for m in sent if m.channel == "email")
     email_got = Counter(m["to"] for m in smtp.received)
     assert email_got == email_rows
-    text_rows = Counter(m.to_address for m in sent if m.channel != "email")
+    text_rows = Counter(m.to_address if m.person_id != leaver.id else leaver_mobile
+                        for m in sent if m.channel != "email")
     text_got = Counter(r["To"] for r in twilio.accepted())
     assert text_got == text_rows
     # And no text said the same thing twice to the same number (links aside).
     said = Counter((r["To"], re.sub(r"http\S+", "", r.get("Body", ""))) for r in twilio.accepted())
     assert {k: n for k, n in said.items() if n > 1} == {}
     # Only the check-in due in the outage (2 March 2028) expired rather than went late.
+    # (Surveys are left out: this walk skips the days they are due, so they expire unsent;
+    # tests/test_surveys.py follows their sending.)
     expired = sorted((m.kind, m.person_id, m.due_at.date()) for m in s.exec(
-        select(Message).where(Message.status == "expired")))
+        select(Message).where(Message.status == "expired",
+                              Message.kind.not_in(("survey", "survey_reminder")))))
     assert expired == [("buddy_nudge", dora.id, date(2028, 3, 2)),
                        ("checkin", feb.id, date(2028, 3, 2))]
     # Every member of every family was asked the six-month question once, on its channel.

@@ -13,7 +13,16 @@ from buddy import phones
 from buddy.messaging import outbox
 from buddy.messaging.dispatch import dispatch
 from buddy.messaging.models import CheckIn, Flag, InboundMessage, Message
-from buddy.models import AuditEvent, Family, FamilyMember, MatchRun, Person, User
+from buddy.models import (
+    AuditEvent,
+    Family,
+    FamilyMember,
+    MatchRun,
+    Person,
+    SurveyAnswer,
+    SurveyRequest,
+    User,
+)
 from buddy.services import accounts, indicators, people, retention, volunteers
 from buddy.services.cohorts import _entry, key
 from buddy.services.profiles import SENSITIVE_FIELDS
@@ -26,7 +35,8 @@ START = datetime(2027, 7, 1, 9, tzinfo=UTC)
 LEFT = datetime(2027, 7, 2, 9, tzinfo=UTC)  # the leaver withdraws
 ENDED = datetime(2028, 2, 10, 12, tzinfo=UTC)  # the alumna's family ends
 NAME, EMAIL = "Zelda Quartermain", "zelda.q@example.org"
-SECRETS = ("secret-marker-alpha", "secret-marker-bravo", "secret-marker-charlie")
+SECRETS = ("secret-marker-alpha", "secret-marker-bravo", "secret-marker-charlie",
+           "secret-marker-delta")
 
 
 @pytest.fixture
@@ -92,6 +102,20 @@ def world(app, session, factory):
                      text=f"Worried about {NAME}", created_at=START))
     session.add(AuditEvent(action="flag_updated", region=REGION, person_id=alumna.id,
                            detail={"said": f"{SECRETS[2]}, write to {EMAIL}"}, at=START))
+    # Her eight-week survey, answered in her own words; her six-month one, still open.
+    answered = SurveyRequest(person_id=alumna.id, survey="eight_weeks", edition="2026-27",
+                             intake="2027-08", region=REGION, family_id=ended.id,
+                             audience="newcomer", sent_at=START, answered_at=START)
+    still_open = SurveyRequest(person_id=alumna.id, survey="six_months", edition="2026-27",
+                               intake="2027-08", region=REGION, family_id=ended.id,
+                               audience="newcomer", sent_at=START)
+    session.add_all([answered, still_open])
+    session.flush()
+    session.add_all([
+        SurveyAnswer(request_id=answered.id, question="met", kind="choice", wording="Met?",
+                     answer="yes", answer_words="Yes"),
+        SurveyAnswer(request_id=answered.id, question="anything_else", kind="text",
+                     wording="Anything else?", answer=SECRETS[3], answer_words=SECRETS[3])])
     entries = [_entry(alumna), _entry(anchor)]
     session.add(MatchRun(region=REGION, kind="families", status=RunStatus.PUBLISHED, cohort={
         "people": entries}, result={"families": [{
@@ -200,6 +224,13 @@ def test_nothing_personal_is_left_in_any_table(app, session, world):
         FamilyMember.person_id == alumna.id)).all() == [world["ended"].id]
     assert session.exec(select(CheckIn.answer).where(CheckIn.person_id == alumna.id)).all() == [
         "ok"]
+    # Her survey choices still count; her own words are gone, and nobody asks her again.
+    answers = session.exec(select(SurveyAnswer.question, SurveyAnswer.answer).join(
+        SurveyRequest).where(SurveyRequest.person_id == alumna.id)).all()
+    assert sorted(answers) == [("anything_else", ""), ("met", "yes")]
+    assert session.exec(select(SurveyRequest.survey, SurveyRequest.stop_reason).where(
+        SurveyRequest.person_id == alumna.id, SurveyRequest.answered_at.is_(None))).all() == [
+        ("six_months", "left")]
     # The runs' input no longer knows her answers; the anchor's entry is untouched.
     wessex = session.exec(select(MatchRun).where(MatchRun.region == "wessex")).one()
     assert wessex.cohort["people"][0]["languages"] == []

@@ -135,6 +135,18 @@ def test_the_figures_match_a_hand_count(app, session, answered):
     assert questions["anything_else"].texts == ["Please help me find a nursery"]
     # Surveys nobody was asked: 0 shown as "<5".
     assert (found["six_months"].asked, found["six_months"].answered) == ("<5", "<5")
+    assert (found["hello"].not_asked, found["six_months"].not_asked) == (False, True)
+
+
+def test_the_page_says_what_nobody_was_asked_and_that_no_outcome_was_uploaded(
+        app, session, factory, answered):
+    client = app.test_client()
+    login(client, factory.staff("lead", region=REGION).email)
+    page = client.get(f"/lead/results?intake={INTAKE}").get_data(as_text=True)
+    assert "Nobody has been asked this survey about the newcomers of August 2027 yet" in page
+    assert page.count("Nobody has been asked this survey") == 2  # eight weeks, six months
+    assert 'id="answers-six_months-useful"' not in page and 'id="answers-hello-meet"' in page
+    assert "No training outcomes have been uploaded for the newcomers of August 2027" in page
 
 
 def test_the_lead_sees_the_same_figures_on_the_page_and_in_the_csv(app, session, factory,
@@ -216,6 +228,14 @@ def test_the_admin_sees_every_region_and_no_region_can_be_worked_out_from_the_to
     login(client, factory.staff("admin").email)
     page = client.get(f"/admin/results?intake={INTAKE}").get_data(as_text=True)
     assert "August 2027" in page and "August 2026" in page
+    # Nobody was asked in August 2026, nor about eight weeks or six months this year: said
+    # in words, with no column or table of "<5" for it.
+    assert ('id="not-asked-hello">Nobody has been asked this survey about the newcomers of '
+            'August 2026.') in page
+    assert "Nobody has been asked this survey about the newcomers of August 2027 or " \
+           "August 2026." in page
+    assert "Asked, August 2026" not in page and 'id="answers-six_months-useful"' not in page
+    assert 'id="responses-hello"' in page and 'id="answers-hello-meet"' in page
     assert "nursery" not in page
     assert "Download the analysts" in page
 

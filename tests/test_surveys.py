@@ -233,6 +233,10 @@ def test_a_tampered_link_opens_nothing(app, session, factory, client):
     assert client.post(f"/surveys/{tampered}/help_with",
                        data={"answer": "living"}).status_code == 400
     assert session.exec(select(SurveyAnswer)).all() == []
+    # The values are readable: another person's number with this signature opens nothing.
+    person_id, rest = token.split(".", 1)
+    other_person = f"{int(person_id) + 1}.{rest}"
+    assert client.get(f"/surveys/{other_person}").status_code == 400
 
 
 def test_an_expired_link_says_so(app, session, factory, client):
@@ -258,6 +262,9 @@ def test_a_link_cannot_be_used_for_another_survey_or_the_account(app, session, f
     with app.test_request_context():
         other = tokens.sign(tokens.FAMILY, {"p": person.id, "s": "hello", "i": "2027-08",
                                             "f": None, "a": "newcomer", "u": "2027-09-01"})
+    assert client.get(f"/surveys/{other}").status_code == 400
+    with app.test_request_context():
+        other = tokens.sign_fields(tokens.FAMILY, token.split(".")[:6])
     assert client.get(f"/surveys/{other}").status_code == 400
     assert _requests(session, person_id=person.id)[0].survey == "hello"
 

@@ -18,7 +18,15 @@ from buddy.links import public_url
 from buddy.messaging import cadence, outbox
 from buddy.messaging.models import CheckIn, Flag, InboundMessage, Message
 from buddy.messaging.texts import greeting_name
-from buddy.models import AuditEvent, LoginThrottle, Person, User, utcnow
+from buddy.models import (
+    AuditEvent,
+    LoginThrottle,
+    Person,
+    SurveyAnswer,
+    SurveyRequest,
+    User,
+    utcnow,
+)
 from buddy.services import NotFound, ServiceError, audit, phone_verification, retention
 from buddy.services.leads import FORMER as FORMER_LEAD
 from buddy.services.profiles import SENSITIVE_FIELDS, clean_name, clean_profile
@@ -463,8 +471,23 @@ def export_data(*, session: Session, user: User) -> str:
                                                                   "meaning", "received_at")),
         "flags": _rows(session, Flag, person, ("reason", "text", "status", "created_at",
                                                "handled_at", "note")),
+        "surveys": _surveys(session, person),
     }
     return json.dumps(doc, indent=2, ensure_ascii=False)
+
+
+def _surveys(session: Session, person: Person | None) -> list:
+    """Each survey asked, with its answers and the questions' words as they were asked."""
+    requests = _rows(session, SurveyRequest, person, (
+        "id", "survey", "edition", "intake", "sent_at", "answered_at", "stopped_at"))
+    answers: dict[int, list] = {}
+    for answer in session.exec(select(SurveyAnswer).where(SurveyAnswer.request_id.in_(
+            [r["id"] for r in requests])).order_by(SurveyAnswer.id)):
+        answers.setdefault(answer.request_id, []).append({
+            f: _jsonable(getattr(answer, f))
+            for f in ("question", "wording", "answer", "answer_words", "answered_at")})
+    return [{**{k: v for k, v in r.items() if k != "id"}, "answers": answers.get(r["id"], [])}
+            for r in requests]
 
 
 def _rows(session: Session, model, person: Person | None, fields: tuple[str, ...]) -> list:

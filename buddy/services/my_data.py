@@ -15,12 +15,15 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from buddy import clock, intakes, phones, reference, timezones
+from buddy import surveys as survey_config
 from buddy.messaging.models import CheckIn, Flag, InboundMessage, Message
 from buddy.models import (
     AuditEvent,
     FamilyAnswer,
     Person,
     StageMove,
+    SurveyAnswer,
+    SurveyRequest,
     User,
     VolunteerConfirmation,
 )
@@ -142,6 +145,12 @@ JSON_FIELDS = {
     "kind": "which message it was",
     "action": "what happened (see the list below)",
     "detail": "more about what happened, in codes",
+    "surveys": "the surveys we asked you, with your answers",
+    "survey": "which survey it was, as a code: hello, eight_weeks or six_months",
+    "edition": "which year's questions you were asked, e.g. 2026-27",
+    "question": "a survey question, as a code; 'wording' is the question as you saw it",
+    "answer_words": "your answer to a survey question, in the words you saw or typed",
+    "stopped_at": "when we stopped asking you a survey you had not answered",
 }
 
 
@@ -314,6 +323,30 @@ def _check_ins(session: Session, person: Person) -> Section:
     return section
 
 
+def _surveys(session: Session, person: Person) -> Section:
+    """Each survey we asked, and the answers given, with the questions as they were asked."""
+    section = Section("Your survey answers", empty="We have not asked you a survey.")
+    requests = session.exec(select(SurveyRequest).where(SurveyRequest.person_id == person.id)
+                            .order_by(SurveyRequest.id)).all()
+    answers: dict[int, list[SurveyAnswer]] = {}
+    for answer in session.exec(select(SurveyAnswer).where(SurveyAnswer.request_id.in_(
+            [r.id for r in requests])).order_by(SurveyAnswer.id)):
+        answers.setdefault(answer.request_id, []).append(answer)
+    for request in requests:
+        survey = survey_config.surveys().get(request.survey)
+        title = survey.title if survey else request.survey.replace("_", " ").capitalize()
+        given = answers.get(request.id, [])
+        text = f"{title} ({intakes.label(request.intake)} intake)"
+        text += f", asked {_day(request.sent_at)}." if request.sent_at else "."
+        if given:
+            text += " " + " ".join(f"{a.wording} \u2013 {a.answer_words or 'No answer'}."
+                                   for a in given)
+        else:
+            text += " You did not answer it."
+        section.lines.append(text)
+    return section
+
+
 def _replies(session: Session, person: Person) -> Section:
     section = Section("Messages you sent us", empty="None.")
     for row in session.exec(select(InboundMessage).where(
@@ -370,7 +403,7 @@ def readable(*, session: Session, user: User) -> list[Section]:
     if person is not None:
         sections += [_profile(session, person), _families(session, person),
                      _volunteering(session, person), _check_ins(session, person),
-                     _replies(session, person)]
+                     _surveys(session, person), _replies(session, person)]
     sections += [_messages(session, user), _activity(session, user, person)]
     return sections
 

@@ -283,8 +283,11 @@ def counts(session: Session, *, region: str, intake: str, today: date) -> dict[s
 def shown(session: Session, *, region: str, intake: str, today: date
           ) -> dict[str, dict[str, int | str]]:
     """counts() as the lead's results page shows them: only counts of 5 or more, and none
-    that lets a smaller one be worked out from the row's total."""
+    that lets a smaller one be worked out from the row's total. Empty when no outcome of the
+    intake was uploaded (that says nothing about anyone)."""
     found = counts(session, region=region, intake=intake, today=today)
+    if not any(cells[EVERYONE] for cells in found.values()):
+        return {}
     values = {(o, g): n for o, cells in found.items() for g, n in cells.items()}
     seen = survey_results.protect(values, [((o, EVERYONE), [(o, ENGAGED), (o, NOT_ENGAGED)])
                                            for o in found])

@@ -21,8 +21,9 @@ Anonymised means: the fields in PERSON_FIELDS and the login's email, name and pa
 replaced, free text about them is removed wherever it is (their messages, replies, flags,
 audit details, others' messages, match runs' inputs and reasons), pending messages are
 cancelled, and every session ends. Their role, region, scheme, stage, intake, arrival date,
-status, family places and check-in answers stay, so every count stays the same; training
-outcomes (services/outcomes.py) are deleted.
+status, family places, check-in answers and survey choices stay, so every count stays the
+same; free-text survey answers are blanked, open surveys stop, and training outcomes
+(services/outcomes.py) are deleted.
 Account deletion (accounts.delete_account) removes the same traces through forget_traces.
 """
 
@@ -47,6 +48,8 @@ from buddy.models import (
     MatchRun,
     Outcome,
     Person,
+    SurveyAnswer,
+    SurveyRequest,
     User,
 )
 from buddy.services import audit
@@ -196,6 +199,15 @@ def _blank_own_rows(session: Session, person: Person, user: User, now: datetime)
     session.execute(sa.update(AmbassadorPair).where(AmbassadorPair.newcomer_id == person.id)
                     .values(reasons=[]))
     session.execute(sa.delete(PhoneCode).where(PhoneCode.person_id == person.id))
+    # Surveys: asking stops (their pending reminders were cancelled above), and what they
+    # typed in their own words goes; their choices and scales stay, so results keep counting.
+    session.execute(sa.update(SurveyRequest).where(
+        SurveyRequest.person_id == person.id, SurveyRequest.answered_at.is_(None),
+        SurveyRequest.stopped_at.is_(None)).values(stopped_at=now, stop_reason="left"))
+    session.execute(sa.update(SurveyAnswer).where(
+        SurveyAnswer.kind == "text", SurveyAnswer.request_id.in_(
+            select(SurveyRequest.id).where(SurveyRequest.person_id == person.id)))
+        .values(answer="", answer_words=""))
     # Training outcomes (services/outcomes.py) say how one person progressed: they go.
     session.execute(sa.delete(Outcome).where(Outcome.person_id == person.id))
     # "Never together" marks say something about two people and only serve future runs.

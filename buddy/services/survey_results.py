@@ -139,6 +139,8 @@ class SurveyResult:
     asked: int | str
     answered: int | str
     questions: list[QuestionResult]
+    # Nobody was asked it about this intake yet (a 0 asked says nothing about anyone).
+    not_asked: bool = False
 
     @property
     def rate(self) -> float | None:
@@ -179,7 +181,8 @@ def region_results(session: Session, *, region: str, intake: str, with_text: boo
                 questions.append(_choice_question(
                     question, answers.get((region, survey.key, question.key), {})))
         out.append(SurveyResult(key=survey.key, title=survey.title, asked=shown(r["asked"]),
-                                answered=shown(r["answered"]), questions=questions))
+                                answered=shown(r["answered"]), questions=questions,
+                                not_asked=r["asked"] == 0))
     return out
 
 
@@ -212,6 +215,13 @@ def national_responses(session: Session, *, regions: list[str], intake: str
         out[survey] = {r: {m: seen[(r, m)] for m in ("asked", "answered")}
                        for r in [*regions, ALL_REGIONS]}
     return out
+
+
+def asked_at_all(session: Session, *, regions: list[str], intake: str) -> set[str]:
+    """The surveys anyone in `regions` was asked about `intake` (nobody asked says nothing
+    about anyone, so the page may say it)."""
+    return {survey for (_region, survey), r in response_counts(
+        session, intake=intake, regions=regions).items() if r["asked"]}
 
 
 def national_answers(session: Session, *, regions: list[str], intake: str

@@ -80,10 +80,12 @@ def subject(survey: str, intake: str) -> str:
 
 
 def sign(ask: Ask) -> str:
-    """The signed token of `ask`: for that person and survey only, until its day."""
-    return tokens.sign(tokens.SURVEY, {
-        "p": ask.person_id, "s": ask.survey, "i": ask.intake, "f": ask.family_id,
-        "a": ask.audience, "u": ask.until.isoformat()})
+    """The signed token of `ask`: for that person and survey only, until its day. Short
+    (plain values, not JSON), so that a text message with the link stays two segments."""
+    return tokens.sign_fields(tokens.SURVEY, [
+        str(ask.person_id), ask.survey, ask.intake,
+        str(ask.family_id) if ask.family_id is not None else "-", ask.audience,
+        ask.until.isoformat()])
 
 
 def link(ask: Ask) -> str:
@@ -96,13 +98,13 @@ def read_link(token: str) -> Ask:
 
     :raises tokens.BadLink: tampered, expired, or for a survey that no longer exists.
     """
-    payload = tokens.verify(tokens.SURVEY, token)
+    values = tokens.verify_fields(tokens.SURVEY, token)
     try:
-        ask = Ask(person_id=int(payload["p"]), survey=str(payload["s"]),
-                  intake=str(payload["i"]),
-                  family_id=int(payload["f"]) if payload.get("f") is not None else None,
-                  audience=str(payload["a"]), until=date.fromisoformat(payload["u"]))
-    except (KeyError, TypeError, ValueError):
+        person, survey, intake, family, audience, until = values
+        ask = Ask(person_id=int(person), survey=survey, intake=intake,
+                  family_id=None if family == "-" else int(family),
+                  audience=audience, until=date.fromisoformat(until))
+    except (TypeError, ValueError):
         raise tokens.BadLink("This link is not valid") from None
     if ask.survey not in config.surveys() or ask.audience not in config.AUDIENCES:
         raise tokens.BadLink("This link is not valid")
@@ -413,7 +415,9 @@ def _queue_reminder(session: Session, request: SurveyRequest, person: Person,
     channel = cadence.channel_for(person)
     title, body = cadence.compose(
         "survey_reminder", person=person, channel=channel,
-        values={"survey": survey.title, "time": cadence.minutes_words(survey.minutes),
+        # The intake tells two years' surveys apart (a buddy may lead a family every year).
+        values={"survey": f"{survey.title} ({intakes.label(request.intake)})",
+                "time": cadence.minutes_words(survey.minutes),
                 "link": fresh_link(request)})
     outbox.enqueue(
         session, user=user, channel=channel, kind=REMIND,

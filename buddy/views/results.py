@@ -132,6 +132,8 @@ def national_page():
         choices=indicators.intake_choices(today), surveys=surveys.surveys(),
         responses=results.national_responses(session, regions=regions, intake=intake),
         responses_before=results.national_responses(session, regions=regions, intake=before),
+        asked=results.asked_at_all(session, regions=regions, intake=intake),
+        asked_before=results.asked_at_all(session, regions=regions, intake=before),
         answers=results.national_answers(session, regions=regions, intake=intake),
         ALL=results.ALL_REGIONS, TOTAL=results.TOTAL, rate=results.rate,
         definitions={k: v for k, v in results.DEFINITIONS.items()

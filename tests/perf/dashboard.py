@@ -1,10 +1,12 @@
-"""Dashboard benchmark: prints figures (speed is measured here, not in timed tests).
+"""Dashboard and survey results benchmark: prints figures (speed is measured here, not in
+timed tests).
 
     python -m tests.perf.dashboard [--postgresql] [--requests N]
 
 Loads the national demo data into a fresh database (a temporary SQLite file, or with
 --postgresql a throwaway PostgreSQL server), signs in as each region's DA lead and times the
-dashboard page, then the admin's national view.
+dashboard page and the survey results of the latest intake with answers, then the admin's
+national views and the analysts' file, and the daily job's survey step over the demo.
 """
 
 from __future__ import annotations
@@ -71,9 +73,44 @@ def dashboard(postgresql: bool, requests: int) -> None:
         admin = app.test_client()
         admin.post("/login", data={"email": "admin@example.org", "password": DEMO_PASSWORD})
         _row("national indicators (admin)", _times(admin, "/admin/indicators", requests))
+        _results(app, admin, requests)
         app.extensions["buddy.engine"].dispose()
         if server:
             server.stop()
+
+
+def _results(app, admin, requests: int) -> None:
+    """Survey results for the intake the demo asked most about, every region's lead,
+    the admin's side-by-side page and analysts' file, then the survey step of buddy daily."""
+    import sqlalchemy as sa
+
+    from buddy import clock, reference
+    from buddy.db import get_session
+    from buddy.models import SurveyRequest
+    from buddy.services import surveys
+
+    with app.app_context():
+        intake = get_session().execute(
+            sa.select(SurveyRequest.intake).group_by(SurveyRequest.intake)
+            .order_by(sa.func.count().desc())).scalars().first()
+    print(f"survey results of the intake with the most surveys: {intake}")
+    every = []
+    for region in reference.regions():
+        client = app.test_client()
+        client.post("/login", data={"email": f"lead.{region}@example.org",
+                                    "password": DEMO_PASSWORD})
+        every += _times(client, f"/lead/results?intake={intake}", requests)[1:]
+    _row("survey results, all regions (warm)", [0.0, *every])
+    _row("survey results, every region (admin)",
+         _times(admin, f"/admin/results?intake={intake}", requests))
+    _row("analysts' file (admin, CSV)",
+         _times(admin, f"/admin/analysts.csv?intake={intake}", max(1, requests // 5)))
+    with app.app_context():
+        session = get_session()
+        start = time.perf_counter()
+        counts = surveys.daily(session, now=clock.now())
+        took = (time.perf_counter() - start) * 1000
+        print(f"buddy daily, survey step: {took:.0f} ms ({dict(counts) or 'nothing due'})")
 
 
 def _row(label: str, times: list[float]) -> None:
