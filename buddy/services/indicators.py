@@ -447,7 +447,15 @@ def series(session: Session, regions: list[str], today: date, intake_list: list[
     """The national time series: for each intake, INTAKE_FIGURES summed over `regions`,
     small numbers suppressed (totals below 5 could still point at someone), hidden with the
     regions' figures of national() so that no region's can be worked out."""
-    return {intake: _national(session, regions, today, intake)[1] for intake in intake_list}
+    return national_with_series(session, regions, today, intake_list)[1]
+
+
+def national_with_series(session: Session, regions: list[str], today: date,
+                         intake_list: list[str]) -> tuple[dict[str, dict], dict[str, dict]]:
+    """(national() for the last intake of `intake_list`, series() of them all): the admin's
+    page shows both, and each intake's region summaries are worked out once."""
+    worked = {intake: _national(session, regions, today, intake) for intake in intake_list}
+    return worked[intake_list[-1]][0], {intake: totals for intake, (_, totals) in worked.items()}
 
 
 def intake_choices(today: date, region: str | None = None, count: int = 4) -> list[str]:

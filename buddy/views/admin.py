@@ -155,10 +155,11 @@ def indicators_table():
     session, today = get_session(), clock.today()
     regions = list(reference.regions())
     intake = requested_intake(None) or indicators.current_intake(today)
-    series = indicators.series(session, regions, today, _series_intakes(intake))
+    table, series = indicators.national_with_series(session, regions, today,
+                                                    _series_intakes(intake))
     return render_template("admin/indicators.html", reference=reference, intake=intake,
-                           table=indicators.national(session, regions, today, intake),
-                           series=series, intakes=intakes, figures=indicators.INTAKE_FIGURES,
+                           table=table, series=series, intakes=intakes,
+                           figures=indicators.INTAKE_FIGURES,
                            choices=indicators.intake_choices(today), all_intakes=None,
                            definitions=indicators.DEFINITIONS, region=None)
 
