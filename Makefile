@@ -68,7 +68,7 @@ test: system-deps setup
 	$(BIN)/pytest
 	$(BIN)/pytest --db postgresql -m "not browser" --ignore=tests/matching
 
-# Slow checks on demand; their last figures are in the README.
+# Slow checks on demand; their figures are in docs/benchmarks.md (the latest in the README).
 load: setup
 	$(BIN)/python -m tests.perf.load --pace peak --users 200 --seconds 300
 	$(BIN)/python -m tests.perf.load --pace stress --users 200 --seconds 120
