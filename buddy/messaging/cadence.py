@@ -227,8 +227,10 @@ def pre_arrival_plans(person: Person, now: datetime) -> list[Plan]:
     c = cadence_for(person.region)
     due = local_moment(person.arrival_date - timedelta(days=c.pre_arrival_days), c.send_time,
                        person.timezone)
+    # One who joins later than that hears at once: from the moment they joined, a time that
+    # stays put, so re-planning them later moves nothing (`now` here rewrote it every time).
     # The link is the region's welcome guide (re-planned when the region changes).
-    return [Plan("what_to_expect", "arrival", max(due, now), "what_to_expect",
+    return [Plan("what_to_expect", "arrival", max(due, person.created_at or now), "what_to_expect",
                  {"arrival": _long_date(person.arrival_date),
                   "link": guides.public_url(person.region)},
                  expires_at=arrival)]
@@ -296,14 +298,16 @@ def eight_week_plans(recipient: Person, place: str, family: Family,
 
 
 def ambassador_plans(
-    recipient: Person, ambassador: Person, newcomer: Person, now: datetime, *,
-    require_notice: bool = True,
+    recipient: Person, pair: AmbassadorPair, ambassador: Person, newcomer: Person,
+    now: datetime, *, require_notice: bool = True,
 ) -> list[Plan]:
     """The introduction of `ambassador` and `newcomer`, to `recipient` (either of them).
 
-    Only when arrival is at least `ambassador_min_days` away (unless `require_notice` is off,
-    for an introduction already queued); it expires on arrival.
+    Due when the pair was published; only when arrival is at least `ambassador_min_days`
+    away (unless `require_notice` is off, for an introduction already queued); it expires
+    on arrival.
     """
+    introduced = pair.published_at or now
     arrival = _arrival_start(newcomer)
     c = cadence_for(newcomer.region)
     if arrival is not None and arrival <= now:
@@ -313,12 +317,12 @@ def ambassador_plans(
     ):
         return []
     if recipient.id == newcomer.id:
-        return [Plan("ambassador_intro", f"ambassador:{ambassador.id}", now,
+        return [Plan("ambassador_intro", f"ambassador:{ambassador.id}", introduced,
                      "ambassador_intro_newcomer",
                      {"other": ambassador.full_name, "other_is": words.doctor(ambassador),
                       "link": _account_link()},
                      expires_at=arrival)]
-    return [Plan("ambassador_intro", f"newcomer:{newcomer.id}", now,
+    return [Plan("ambassador_intro", f"newcomer:{newcomer.id}", introduced,
                  "ambassador_intro_ambassador",
                  {"other": newcomer.full_name, "starts": words.starts(newcomer.arrival_date),
                   "link": _account_link()},
@@ -602,8 +606,9 @@ def plans_for(session: Session, person: Person, now: datetime) -> list[Plan]:
             Person, pair.newcomer_id)
         if ambassador is None or newcomer is None:
             continue
-        for plan in ambassador_plans(person, ambassador, newcomer, now, require_notice=False):
-            if plan.key in queued or ambassador_plans(person, ambassador, newcomer, now):
+        for plan in ambassador_plans(person, pair, ambassador, newcomer, now,
+                                     require_notice=False):
+            if plan.key in queued or ambassador_plans(person, pair, ambassador, newcomer, now):
                 plans.append(plan)
     for family, place in _published_families(session, person):
         plans += family_plans(person, place, family, members_of(session, family.id), now)
@@ -637,11 +642,12 @@ def person_joined(session: Session, person: Person) -> None:
            reconcile=False)
 
 
-def ambassador_paired(session: Session, ambassador: Person, newcomer: Person) -> None:
+def ambassador_paired(session: Session, pair: AmbassadorPair, ambassador: Person,
+                      newcomer: Person) -> None:
     """Introduce `ambassador` and `newcomer` to each other when arrival is 7+ days away."""
     now = utcnow()
     for recipient in (newcomer, ambassador):
-        _apply(session, recipient, ambassador_plans(recipient, ambassador, newcomer, now),
+        _apply(session, recipient, ambassador_plans(recipient, pair, ambassador, newcomer, now),
                reconcile=False)
 
 

@@ -6,7 +6,13 @@ from __future__ import annotations
 import re
 
 from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import (
+    BadSignature,
+    SignatureExpired,
+    Signer,
+    TimestampSigner,
+    URLSafeTimedSerializer,
+)
 
 from buddy import clock
 
@@ -21,17 +27,16 @@ EMAIL_CHANGE = "buddy.email-change"
 # A person on a region's trainee list, invited to join (buddy/services/invitations.py).
 INVITATION = "buddy.invitation"
 INVITATION_DAYS = 60
-# One person's one survey (buddy/services/surveys.py): the link carries its own last day
-# (link_days after the message is due); this outer limit only stops a very old link.
+# One person's one survey (buddy/services/surveys.py): a short token that carries its own
+# last day (link_days after the message is due), checked by the survey service.
 SURVEY = "buddy.survey"
-SURVEY_OUTER_DAYS = 400
 _MAX_DAYS_SETTING = {CONFIRM: "BUDDY_CONFIRM_LINK_DAYS", CHECKIN: "BUDDY_CHECKIN_LINK_DAYS"}
 # Lifetimes of links with no setting: an invitation to volunteer stays open two months; an
 # availability question is asked 70 days before its intake and may be answered until it starts.
 # A new email address is confirmed within a day: the request was made signed in, just now.
 # An invitation link works for two months after it was sent (each reminder sends a new one).
 _FIXED_DAYS = {VOLUNTEER: 60, AVAILABILITY: 75, EMAIL_CHANGE: 1,
-               INVITATION: INVITATION_DAYS, SURVEY: SURVEY_OUTER_DAYS}
+               INVITATION: INVITATION_DAYS}
 # A family answer link is refused once the family's question has closed (services/endings.py);
 # this outer limit only stops a very old link from being read at all.
 FAMILY_LINK_DAYS = 90
@@ -76,34 +81,39 @@ def verify(salt: str, token: str) -> dict:
 
 # A short token holds plain values joined by this; no value may contain it. A link in a text
 # message must be short: a JSON payload in base64 made the six-month text three SMS segments.
-# (The signer splits the timestamp and signature off the right, so dots inside are safe; "~"
-# would cost two characters of an SMS: it is outside the GSM alphabet's basic set.)
+# (The signer splits the signature off the right, so dots inside are safe; "~" would cost two
+# characters of an SMS: it is outside the GSM alphabet's basic set.)
 FIELD_SEP = "."
 _PLAIN = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def sign_fields(salt: str, fields: list[str]) -> str:
     """A short URL-safe token for a few plain values (letters, digits, "-", "_"), valid for
-    the purpose `salt` only."""
+    the purpose `salt` only.
+
+    It holds no signing time: the same values always make the same token, so a queued
+    message that carries it is unchanged when its person is re-planned (a timestamp made
+    every re-plan rewrite every survey message). The values must carry their own last day.
+    """
     if not all(_PLAIN.fullmatch(value) for value in fields):
         raise ValueError(f"a short token holds only plain values, not {fields!r}")
-    signer = _ClockSigner(current_app.config["SECRET_KEY"], salt=salt)
-    return signer.sign(FIELD_SEP.join(fields)).decode("ascii")
+    return _field_signer(salt).sign(FIELD_SEP.join(fields)).decode("ascii")
 
 
 def verify_fields(salt: str, token: str) -> list[str]:
-    """The values of a valid, unexpired short token.
+    """The values of a short token signed by us for `salt`; the caller checks their expiry.
 
-    :raises BadLink: when expired or not signed by us for this purpose.
+    :raises BadLink: when tampered with or signed for another purpose.
     """
-    signer = _ClockSigner(current_app.config["SECRET_KEY"], salt=salt)
     try:
-        value = signer.unsign(token, max_age=_max_age(salt))
-    except SignatureExpired:
-        raise BadLink("This link has expired") from None
+        value = _field_signer(salt).unsign(token)
     except BadSignature:
         raise BadLink("This link is not valid") from None
     return value.decode("ascii", errors="replace").split(FIELD_SEP)
+
+
+def _field_signer(salt: str) -> Signer:
+    return Signer(current_app.config["SECRET_KEY"], salt=salt)
 
 
 def _max_age(salt: str) -> int:

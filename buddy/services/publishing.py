@@ -80,7 +80,7 @@ def _publish_pairs(session: Session, run: MatchRun, now: datetime) -> None:
                                "run the ambassador match again")
         pair.status, pair.published_at = PairStatus.PUBLISHED, now
         session.add(pair)
-        cadence.ambassador_paired(session, ambassador, newcomer)
+        cadence.ambassador_paired(session, pair, ambassador, newcomer)
 
 
 def discard(session: Session, *, lead: User, run_id: int) -> MatchRun:

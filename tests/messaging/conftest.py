@@ -13,8 +13,8 @@ from twilio.request_validator import RequestValidator
 
 from buddy.messaging.dispatch import dispatch
 from buddy.messaging.models import Message
-from buddy.models import Family, FamilyMember, Person, utcnow
-from buddy.statuses import FamilyStatus
+from buddy.models import AmbassadorPair, Family, FamilyMember, Person, utcnow
+from buddy.statuses import FamilyStatus, PairStatus
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER  # noqa: F401 (re-exported)
 
 
@@ -63,6 +63,22 @@ def publish_family(app, session, members: list[tuple[Person, str]], *, region="l
         cadence.family_published(session, family, members)
     session.commit()
     return family
+
+
+def publish_pair(app, session, ambassador: Person, newcomer: Person, *,
+                 published_at: datetime | None = None) -> AmbassadorPair:
+    """A published ambassador pair written the way the match-run service does, then the hook;
+    the caller commits."""
+    from buddy.messaging import cadence
+
+    pair = AmbassadorPair(ambassador_id=ambassador.id, newcomer_id=newcomer.id,
+                          region=newcomer.region, status=PairStatus.PUBLISHED,
+                          published_at=published_at or utcnow())
+    session.add(pair)
+    session.flush()
+    with app.app_context():
+        cadence.ambassador_paired(session, pair, ambassador, newcomer)
+    return pair
 
 
 def sign(url: str, form: dict) -> dict:

@@ -13,7 +13,7 @@ from buddy.messaging.models import Message
 from buddy.services import people
 from buddy.statuses import MessageStatus
 from tests.factories import volunteer_form
-from tests.messaging.conftest import at, publish_family, rows, run
+from tests.messaging.conftest import at, publish_family, publish_pair, rows, run
 
 
 def keyed(session, person) -> dict[tuple[str, str, str], Message]:
@@ -151,9 +151,8 @@ def test_ambassador_introduction_only_with_a_week_to_go(app, session, factory):
     far = factory.newcomer(**_arrival(date.today() + timedelta(days=60)))
     near = factory.newcomer(**_arrival(date.today() + timedelta(days=3)))
     ambassador = factory.volunteer(role="ambassador")
-    with app.app_context():
-        cadence.ambassador_paired(session, ambassador, far)
-        cadence.ambassador_paired(session, ambassador, near)
+    publish_pair(app, session, ambassador, far)
+    publish_pair(app, session, ambassador, near)
     session.commit()
     intros = [m for m in rows(session) if m.kind == "ambassador_intro"]
     assert sorted((m.person_id, m.subject) for m in intros) == sorted([
@@ -246,14 +245,27 @@ def test_two_requests_queueing_the_same_message_at_once_make_one_row(app, sessio
 
 
 def test_saving_an_unchanged_profile_rewrites_no_message(app, session, factory):
-    """Found by the load test: every save re-planned the family with one UPDATE per message."""
-    newcomer, anchor = factory.newcomer(timezone="Europe/London"), factory.volunteer()
-    publish_family(app, session, [(anchor, "anchor"), (newcomer, "newcomer")])
-    before = {m.id: m.updated_at for m in rows(session)}
+    """Found by the load test: every save re-planned the family with one UPDATE per message.
+    Found again by CI: a save a second later rewrote any message whose text or time came from
+    the moment it was planned (a survey link stamped with the second it was signed; "at once"
+    written as now for a late newcomer's what to expect and for an ambassador introduction)."""
+    # Arrival 4 August 2027, so at 20 July "what to expect" (21 days before) is already late.
+    app.config["BUDDY_NOW"] = "2027-07-20T10:00:00+00:00"
+    newcomer = factory.newcomer(timezone="Europe/London", wants_ambassador="y")
+    anchor, ambassador = factory.volunteer(), factory.volunteer(role="ambassador")
+    publish_family(app, session, [(anchor, "anchor"), (newcomer, "newcomer")],
+                   published_at=at(2027, 7, 20, 10))
+    publish_pair(app, session, ambassador, newcomer, published_at=at(2027, 7, 20, 10))
+    session.commit()
+    before = {m.id: (m.updated_at, m.due_at, m.body) for m in rows(session)}
+    planned = {m.kind for m in rows(session) if m.status == "pending"}
+    assert {"what_to_expect", "ambassador_intro", "survey", "family_intro",
+            "close_continue"} <= planned
+    app.config["BUDDY_NOW"] = "2027-07-20T11:00:01.5+00:00"
     with app.app_context():
         people.update_profile(session=session, person=newcomer, data=_profile(newcomer))
-    session.expire_all()
-    assert {m.id: m.updated_at for m in rows(session)} == before
+    session.commit()
+    assert {m.id: (m.updated_at, m.due_at, m.body) for m in rows(session)} == before
 
 
 def test_a_row_claimed_by_a_dispatcher_after_it_was_read_is_left_to_it(app, session, factory):

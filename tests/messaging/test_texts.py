@@ -22,7 +22,7 @@ from buddy.models import User
 from buddy.services import accounts, confirmations, surveys, training_year
 from buddy.settings import CONFIG_DIR
 from buddy.statuses import PersonStatus
-from tests.messaging.conftest import publish_family, rows
+from tests.messaging.conftest import publish_family, publish_pair, rows
 
 TEXTS = cadence.texts()
 with open(CONFIG_DIR / "whatsapp.toml", "rb") as _fh:
@@ -245,9 +245,9 @@ def test_every_sender_greets_by_the_first_name(app, session, factory):
     anchor = factory.volunteer(full_name="Dr Adebayo", stage="qualified", setting="secondary")
     pending = factory.volunteer(full_name="Mr. Sam Lee", status=PersonStatus.PENDING)
     lead = factory.staff("lead", region="london", full_name="Dr Sarah Jones")
+    publish_pair(app, session, ambassador, priya)
+    session.commit()
     with app.app_context():
-        cadence.ambassador_paired(session, ambassador, priya)
-        session.commit()
         from buddy.services import volunteers
 
         volunteers.decide(session=session, lead=lead, person_id=pending.id, approve=False)
