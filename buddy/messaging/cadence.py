@@ -227,8 +227,8 @@ def pre_arrival_plans(person: Person, now: datetime) -> list[Plan]:
     c = cadence_for(person.region)
     due = local_moment(person.arrival_date - timedelta(days=c.pre_arrival_days), c.send_time,
                        person.timezone)
-    # One who joins later than that hears at once: from the moment they joined, a time that
-    # stays put, so re-planning them later moves nothing (`now` here rewrote it every time).
+    # One who joins later than that hears at once: due when they joined, a moment that stays
+    # put, so that re-planning them later (any profile save) leaves the message as it is.
     # The link is the region's welcome guide (re-planned when the region changes).
     return [Plan("what_to_expect", "arrival", max(due, person.created_at or now), "what_to_expect",
                  {"arrival": _long_date(person.arrival_date),

@@ -92,8 +92,9 @@ def sign_fields(salt: str, fields: list[str]) -> str:
     the purpose `salt` only.
 
     It holds no signing time: the same values always make the same token, so a queued
-    message that carries it is unchanged when its person is re-planned (a timestamp made
-    every re-plan rewrite every survey message). The values must carry their own last day.
+    message that carries it stays the same when its person is re-planned (a signing time
+    would change it, and rewrite the message, on every profile save). The values must
+    therefore carry their own last day, which the caller checks.
     """
     if not all(_PLAIN.fullmatch(value) for value in fields):
         raise ValueError(f"a short token holds only plain values, not {fields!r}")

@@ -245,10 +245,10 @@ def test_two_requests_queueing_the_same_message_at_once_make_one_row(app, sessio
 
 
 def test_saving_an_unchanged_profile_rewrites_no_message(app, session, factory):
-    """Found by the load test: every save re-planned the family with one UPDATE per message.
-    Found again by CI: a save a second later rewrote any message whose text or time came from
-    the moment it was planned (a survey link stamped with the second it was signed; "at once"
-    written as now for a late newcomer's what to expect and for an ambassador introduction)."""
+    """A save that changes nothing rewrites no message, however much later it comes: no
+    message's text or time may depend on the moment it was planned (a survey link's token,
+    a late newcomer's what to expect, an ambassador introduction), and an unchanged message
+    costs no UPDATE (the load test saves profiles in families all the time)."""
     # Arrival 4 August 2027, so at 20 July "what to expect" (21 days before) is already late.
     app.config["BUDDY_NOW"] = "2027-07-20T10:00:00+00:00"
     newcomer = factory.newcomer(timezone="Europe/London", wants_ambassador="y")
